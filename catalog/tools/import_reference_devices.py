@@ -1,7 +1,13 @@
-"""One-off importer: ../shared/reference/devices.csv -> catalog/data/devices.yaml.
+"""Historical importer: ../shared/reference/devices.csv -> a devices YAML.
 
-Kept for provenance: it records how the sourced reference sheet became catalog entries (families,
-segments, default links and memory options are assigned here). Re-running overwrites the file.
+Kept for provenance: it records how the sourced reference sheet became the first catalog
+entries (ids, families, segments, default links and memory options are assigned here).
+
+``catalog/data/devices.yaml`` is now the source of truth: it has since been edited by hand
+(aliases, default-variant choices, corrected Apple memory options, 50 added devices, two sheet
+rows dropped because a required figure could not be sourced). Do not re-run this script over
+it; write to another path to compare:
+``python catalog/tools/import_reference_devices.py ../shared/reference/devices.csv /tmp/x.yaml``.
 """
 
 from __future__ import annotations
@@ -63,11 +69,37 @@ NVLINK = {
 }
 
 
+# Short ids people type, where the generic rule below would keep noise from the sheet's names.
+ID_OVERRIDES = {
+    "RTX 6000 Ada Generation": "rtx-6000-ada",
+    "RTX PRO 6000 Blackwell Workstation Edition": "rtx-pro-6000",
+    "A100 40GB SXM4": "a100-40gb-sxm",
+    "A100 80GB SXM4": "a100-80gb-sxm",
+    "H100 SXM5 80GB": "h100-sxm",
+    "H100 PCIe 80GB": "h100-pcie",
+    "H100 NVL 94GB": "h100-nvl",
+    "H200 SXM 141GB": "h200-sxm",
+    "H200 NVL 141GB": "h200-nvl",
+    "B200 (HGX, 1000 W)": "b200",
+    "GB200 (per Blackwell GPU, 1200 W)": "gb200",
+    "DGX Spark (GB10 Grace Blackwell)": "dgx-spark",
+    "Jetson AGX Thor (T5000)": "jetson-agx-thor",
+    "Radeon RX 7900 XTX": "rx-7900-xtx",
+    "Ryzen AI Max+ 395 (Strix Halo, Radeon 8060S)": "ryzen-ai-max-395",
+    "Gaudi 3 (OAM)": "gaudi3",
+    "TPU v5e (per chip)": "tpu-v5e",
+}
+
+
 def slug(name: str) -> str:
+    """Clean lowercase id: 'GeForce RTX 4090' -> rtx-4090, 'Apple M1 (8-core GPU)' -> m1-8c."""
+    if name in ID_OVERRIDES:
+        return ID_OVERRIDES[name]
     s = name.lower()
     s = s.replace("geforce ", "").replace("apple ", "").replace("instinct ", "")
+    s = re.sub(r"\((\d+)-core gpu\)", r" \1c ", s)
     s = re.sub(r"\(([^)]*)\)", r" \1 ", s)
-    s = re.sub(r"[^a-z0-9.+]+", "-", s).strip("-")
+    s = re.sub(r"[^a-z0-9.]+", "-", s).strip("-")
     return s
 
 
@@ -86,11 +118,10 @@ def memory_options(notes: str, memory_gb: float) -> list[float]:
 
 def convert(row: dict[str, str]) -> dict:
     name = row["name"]
-    for pattern, family, segment, link in FAMILY_RULES:
-        if re.search(pattern, name):
-            break
-    else:
+    rule = next((r for r in FAMILY_RULES if re.search(r[0], name)), None)
+    if rule is None:
         raise SystemExit(f"no family rule for {name}")
+    _, family, segment, link = rule
     mem = float(row["memory_gb"])
     entry: dict = {
         "id": slug(name),

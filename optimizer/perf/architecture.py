@@ -29,10 +29,8 @@ class ParamBreakdown:
 
     @property
     def transformer_total(self) -> float:
-        return (
-            self.dense_layers * (self.attention_per_layer + self.dense_ffn_per_layer)
-            + self.moe_layers
-            * (self.attention_per_layer + self.moe_routed_per_layer + self.moe_shared_per_layer)
+        return self.dense_layers * (self.attention_per_layer + self.dense_ffn_per_layer) + self.moe_layers * (
+            self.attention_per_layer + self.moe_routed_per_layer + self.moe_shared_per_layer
         )
 
     @property
@@ -67,10 +65,7 @@ def attention_params(m: Model) -> float:
     if a.kind == "mla":
         assert a.qk_rope_head_dim and a.qk_nope_head_dim and a.v_head_dim and a.kv_lora_rank
         qk_dim = a.qk_nope_head_dim + a.qk_rope_head_dim
-        if a.q_lora_rank:
-            q = h * a.q_lora_rank + a.q_lora_rank * m.heads * qk_dim
-        else:
-            q = h * m.heads * qk_dim
+        q = h * a.q_lora_rank + a.q_lora_rank * m.heads * qk_dim if a.q_lora_rank else h * m.heads * qk_dim
         kv = h * (a.kv_lora_rank + a.qk_rope_head_dim) + a.kv_lora_rank * m.heads * (
             a.qk_nope_head_dim + a.v_head_dim
         )

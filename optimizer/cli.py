@@ -1,0 +1,203 @@
+"""The `mlba` command line: thin commands that parse, call the library and render.
+
+Examples:
+    mlba analyze problems/rtx4090-llama3-8b.yaml
+    mlba analyze --model "Llama 3 70B" --quant FP16 --device "2x H100 SXM" --json
+    mlba catalog devices
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+EXIT_BAD_INPUT = 2
+
+
+class UserError(click.ClickException):
+    """One-line error, exit code 2, no traceback."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"Error: {self.message}", err=True)
+
+
+def _fail_on_user_errors(fn):  # type: ignore[no-untyped-def]
+    """Turn domain errors (bad names, bad numbers, unreadable files) into UserError."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from catalog.resolve import UnknownNameError
+        from optimizer.problem import ProblemError
+
+        try:
+            return fn(*args, **kwargs)
+        except (ProblemError, UnknownNameError) as exc:
+            raise UserError(str(exc)) from None
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="mlba")
+def main() -> None:
+    """ML Bottleneck Analyzer: plan LLM inference on real hardware.
+
+    \b
+    mlba analyze problems/rtx4090-llama3-8b.yaml
+    mlba analyze --model "Llama 3 8B" --quant Q4_K_M --device "RTX 4090"
+    mlba analyze --model "Llama 3 70B" --quant FP16 --device "2x H100" --json
+    mlba catalog devices --json
+    """
+
+
+def _overrides(**kw: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    workload: dict[str, Any] = {}
+    cost: dict[str, Any] = {}
+    for key in ("model", "quant", "runtime", "link", "strategy", "kv_quant"):
+        if kw.get(key) is not None:
+            data[key] = kw[key]
+    if kw.get("device"):
+        data["devices"] = list(kw["device"])
+    if kw.get("layers"):
+        try:
+            data["layers"] = [int(x) for x in kw["layers"].split(",")]
+        except ValueError:
+            raise UserError(f"--layers {kw['layers']!r}: expected comma-separated integers") from None
+    for key, field in (
+        ("prompt_tokens", "prompt_tokens"),
+        ("gen_tokens", "gen_tokens"),
+        ("batch", "batch"),
+        ("context", "context"),
+    ):
+        if kw.get(key) is not None:
+            workload[field] = kw[key]
+    for key in ("price_kwh", "hours_per_day"):
+        if kw.get(key) is not None:
+            cost[key] = kw[key]
+    if workload:
+        data["workload"] = workload
+    if cost:
+        data["cost"] = cost
+    return data
+
+
+def build_problem(problem_file: str | None, **kw: Any):  # type: ignore[no-untyped-def]
+    """A Problem from an optional file with command-line flags overriding it."""
+    import yaml
+
+    from optimizer.problem import ProblemError, problem_from_dict
+
+    base: dict[str, Any] = {}
+    if problem_file:
+        path = Path(problem_file)
+        try:
+            base = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise UserError(f"cannot read {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark else ""
+            raise UserError(f"{path}: malformed YAML{where}; check indentation and quoting") from None
+        if not isinstance(base, dict):
+            raise UserError(f"{path}: expected a mapping with model, quant and devices")
+    over = _overrides(**kw)
+    for key in ("workload", "cost"):
+        if key in over and isinstance(base.get(key), dict):
+            over[key] = {**base[key], **over[key]}
+    data = {**base, **over}
+    for key in ("model", "quant", "devices"):
+        if key not in data:
+            flag = "--device" if key == "devices" else f"--{key}"
+            raise UserError(f"missing {key}: give {flag} or a problem file")
+    try:
+        return problem_from_dict(data, problem_file or "command line")
+    except ProblemError as exc:
+        raise UserError(str(exc)) from None
+
+
+def problem_options(fn):  # type: ignore[no-untyped-def]
+    opts = [
+        click.argument("problem_file", required=False, type=click.Path(dir_okay=False)),
+        click.option("--model", "-m", help='Model name or id, e.g. "Llama 3 8B".'),
+        click.option("--quant", "-q", help="Quantization, e.g. Q4_K_M, FP16, MLX 4-bit."),
+        click.option("--device", "-d", multiple=True, help='Device, repeatable; "2x RTX 4090" for counts.'),
+        click.option("--link", help="Link kind for every hop, e.g. 10GbE, TB5 RDMA, NVLink 4."),
+        click.option("--strategy", type=click.Choice(["pipeline"]), help="Parallelism strategy."),
+        click.option("--runtime", "-r", help="Runtime, e.g. llama.cpp, MLX, vLLM."),
+        click.option("--layers", help="Layers per device in chain order, e.g. 40,40."),
+        click.option("--prompt-tokens", type=int, help="Prompt length (default 512)."),
+        click.option("--gen-tokens", type=int, help="Generated tokens (default 128)."),
+        click.option("--batch", type=int, help="Concurrent sequences (default 1)."),
+        click.option("--context", type=int, help="KV cache reserved per sequence (default prompt+gen)."),
+        click.option("--kv-quant", type=click.Choice(["fp16", "bf16", "fp8", "q8_0", "q4_0"])),
+        click.option("--price-kwh", type=float, help="Electricity price, USD per kWh (default 0.15)."),
+        click.option("--hours-per-day", type=float, help="Hours a day under load (default 24)."),
+        click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def _console():  # type: ignore[no-untyped-def]
+    """A rich console; wide when writing to a file or pipe so tables are not squeezed."""
+    from rich.console import Console
+
+    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 180)
+
+
+@main.command()
+@problem_options
+@_fail_on_user_errors
+def analyze(problem_file: str | None, as_json: bool, **kw: Any) -> None:
+    """Predict decode/prefill rates, TTFT, memory fit, bottlenecks, power and cost.
+
+    \b
+    Example usage:
+      mlba analyze problems/rtx4090-llama3-8b.yaml
+      mlba analyze --model "Llama 3 8B" --quant Q4_K_M --device "RTX 4090"
+      mlba analyze problems/h100-llama3-70b-fp16.yaml --device "2x H100 SXM" --json
+    """
+    from optimizer.analyze import analyze as run
+
+    problem = build_problem(problem_file, **kw)
+    result = run(problem)
+    if as_json:
+        click.echo(result.model_dump_json(indent=2))
+        return
+    from optimizer.report.analysis_table import render_analysis
+
+    render_analysis(result, _console())
+
+
+@main.command()
+@click.argument("section", type=click.Choice(["devices", "models", "links", "quants", "runtimes"]))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--search", "-s", help="Only entries whose name or id contains this text.")
+def catalog(section: str, as_json: bool, search: str | None) -> None:
+    """List catalog entries: devices, models, links, quants or runtimes.
+
+    \b
+    Example usage:
+      mlba catalog devices --search "M3"
+      mlba catalog models --json
+    """
+    from optimizer.report.catalog_table import catalog_frame, render_catalog
+
+    df = catalog_frame(section, search)
+    if as_json:
+        click.echo(json.dumps(df.to_dict(orient="records"), indent=1, default=str))
+        return
+    render_catalog(section, df, _console())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""Measured results (calibration.csv format) mapped onto problems the engine can predict.
+
+Used by the efficiency fit (``benchmarks/fit_efficiency.py``) and by validation. A row either maps
+to a :class:`MappedRow` (a problem plus the metric to compare) or is rejected with a reason; rows
+are never dropped silently.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from catalog.resolve import UnknownNameError, resolver
+from optimizer.problem import DeviceSpec, Problem, ProblemError, Workload
+
+COLUMNS = [
+    "source_id",
+    "source_url",
+    "source_locator",
+    "device",
+    "device_count",
+    "interconnect",
+    "model",
+    "params_b",
+    "active_params_b",
+    "quant",
+    "backend",
+    "batch",
+    "prompt_tokens",
+    "gen_tokens",
+    "metric",
+    "value",
+    "notes",
+]
+COMPARABLE_METRICS = ("decode_tok_s", "prefill_tok_s", "ttft_s")
+_DEPTH = re.compile(r"@\s*d(\d+)")
+
+
+@dataclass(frozen=True)
+class MappedRow:
+    row_id: str
+    source_id: str
+    metric: str
+    measured: float
+    problem: Problem
+    depth: int  # tokens already in the KV cache (prefill depth runs)
+    device_family: str
+    runtime_key: str
+    flagged: bool = False  # the source file marks the value as a possible anomaly
+
+
+@dataclass(frozen=True)
+class Rejected:
+    row_id: str
+    source_id: str
+    metric: str
+    reason: str
+
+
+def _num(v: Any) -> float | None:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def load_measurements(path: str | Path) -> pd.DataFrame:
+    df = pd.read_csv(path, dtype={"batch": str})
+    missing = [c for c in ("device", "model", "quant", "backend", "metric", "value") if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: not in the calibration column format (missing {', '.join(missing)})")
+    if "row_id" not in df.columns:
+        stem = Path(path).stem
+        df["row_id"] = [f"{stem}:{i + 2}" for i in range(len(df))]  # +2: header and 1-based lines
+    return df
+
+
+def map_row(row: dict[str, Any]) -> MappedRow | Rejected:
+    """Map one measurement row to a problem, or say why it cannot be compared."""
+    rid = str(row.get("row_id", "?"))
+    src = str(row.get("source_id", "?"))
+    metric = str(row.get("metric", ""))
+    if metric not in COMPARABLE_METRICS:
+        return Rejected(
+            rid, src, metric, f"metric {metric!r} is throughput at an unstated load; not comparable"
+        )
+    batch_raw = str(row.get("batch", "1")).strip()
+    if not batch_raw.isdigit():
+        return Rejected(rid, src, metric, f"batch {batch_raw!r} is not a number (load not stated)")
+    value = _num(row.get("value"))
+    if value is None or value <= 0:
+        return Rejected(rid, src, metric, "no positive measured value")
+    r = resolver()
+    try:
+        dev = r.device(str(row["device"]))
+        model = r.model(str(row["model"])).entry
+        quant = r.quant(str(row["quant"]))
+        runtime = r.runtime(str(row["backend"]))
+    except UnknownNameError as exc:
+        return Rejected(rid, src, metric, str(exc))
+    count = int(_num(row.get("device_count")) or 1)
+    prompt = int(_num(row.get("prompt_tokens")) or 0)
+    gen = _num(row.get("gen_tokens"))
+    text = f"{row.get('source_locator', '')} {row.get('notes', '')}"
+    depth_m = _DEPTH.search(text)
+    depth = int(depth_m.group(1)) if depth_m else 0
+    if metric == "decode_tok_s":
+        if gen is None:
+            return Rejected(rid, src, metric, "decode row without generated-token count")
+        workload = Workload(prompt_tokens=prompt, gen_tokens=max(1, int(gen)), batch=int(batch_raw))
+    elif metric == "prefill_tok_s":
+        if prompt <= 0:
+            return Rejected(rid, src, metric, "prefill row without prompt length")
+        workload = Workload(prompt_tokens=prompt, gen_tokens=1, batch=int(batch_raw), cached_tokens=depth)
+    else:  # ttft
+        if prompt <= 0:
+            return Rejected(rid, src, metric, "TTFT row without prompt length")
+        workload = Workload(prompt_tokens=prompt, gen_tokens=1, batch=int(batch_raw))
+    try:
+        problem = Problem(
+            model=model.id,
+            quant=quant.id,
+            runtime=runtime.id,
+            devices=[
+                DeviceSpec(
+                    name=f"{dev.entry.id} {dev.memory_gb:g}GB"
+                    if dev.memory_gb != dev.entry.memory_gb
+                    else dev.entry.id,
+                    count=count,
+                )
+            ],
+            workload=workload,
+        )
+    except (ValueError, ProblemError) as exc:
+        return Rejected(rid, src, metric, f"cannot build problem: {exc}")
+    from optimizer.perf.efficiency import runtime_key
+
+    return MappedRow(
+        row_id=rid,
+        source_id=src,
+        metric=metric,
+        measured=value,
+        problem=problem,
+        depth=depth,
+        device_family=dev.entry.family,
+        runtime_key=runtime_key(runtime, dev.entry),
+        flagged="anomal" in str(row.get("notes", "")).lower(),
+    )
+
+
+def map_frame(df: pd.DataFrame) -> tuple[list[MappedRow], list[Rejected]]:
+    mapped: list[MappedRow] = []
+    rejected: list[Rejected] = []
+    for row in df.to_dict(orient="records"):
+        res = map_row(row)
+        (mapped if isinstance(res, MappedRow) else rejected).append(res)  # type: ignore[arg-type]
+    return mapped, rejected

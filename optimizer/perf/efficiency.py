@@ -1,0 +1,138 @@
+"""Fitted efficiencies: the one place calibration constants live.
+
+The constants are the output of ``benchmarks/fit_efficiency.py`` and are stored beside this module in
+``fitted_efficiency.json`` together with the rows they were fitted on. A group is keyed by
+``runtime key | device family | quant kernel``; lookups fall back from the most specific group to
+broader ones, and finally to :data:`PHYSICS_PRIOR`, so an unseen device still gets an answer from
+its datasheet.
+
+Model (per device, per token step):
+    decode_s  = bytes_read / (bandwidth * bw_eff) + layers * layer_overhead_s + token_overhead_s
+    prefill_s = matmul_flops / (peak * compute_eff) + attention_flops / (peak * compute_eff *
+                attention_eff) + chunks * layers * prefill_layer_overhead_s
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from catalog.schema import Device, Quant, Runtime
+
+# Family fallbacks: when a family has no fitted group, borrow from the closest one measured.
+FAMILY_FALLBACK: dict[str, str] = {
+    "nvidia-turing": "nvidia-ampere",
+    "nvidia-blackwell": "nvidia-ada",
+    "nvidia-blackwell-hbm": "nvidia-hopper",
+    "nvidia-jetson": "nvidia-gb10",
+    "apple-m5": "apple-m4",
+    "amd-rdna4": "amd-rdna3",
+    "amd-rdna3.5": "amd-rdna3",
+    "amd-cdna2": "amd-cdna3",
+    "intel-arc-battlemage": "intel-arc-alchemist",
+}
+
+# Runtime fallbacks: an engine with no data borrows the closest engine's constants.
+RUNTIME_FALLBACK: dict[str, str] = {
+    "sglang-cuda": "vllm-cuda",
+    "tensorrt-llm-cuda": "vllm-cuda",
+    "vllm-rocm": "vllm-cuda",
+    "mlc-cuda": "llama.cpp-cuda",
+    "mlc-metal": "mlx-metal",
+    "llama.cpp-vulkan": "llama.cpp-cuda",
+    "llama.cpp-rocm": "llama.cpp-cuda",
+    "llama.cpp-sycl": "llama.cpp-vulkan",
+    "vllm-cuda": "llama.cpp-cuda",
+    "mlx-metal": "llama.cpp-metal",
+    "mlx-cuda": "llama.cpp-cuda",
+}
+
+ENGINE_ALIASES = {"exo": "mlx", "ollama": "llama.cpp", "lm-studio": "llama.cpp"}
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Fractions of datasheet peaks a runtime achieves, and fixed per-step costs."""
+
+    bw_eff: float
+    compute_eff: float
+    layer_overhead_s: float
+    token_overhead_s: float
+    prefill_layer_overhead_s: float
+    attention_eff: float  # attention kernels run at this fraction of compute_eff
+    group: str  # which fitted group supplied the numbers
+    exact: bool  # True when the group matched runtime, family and kernel
+
+
+# Used only when no group at all matches: datasheet physics with typical losses. Documented in
+# the README; the validation report shows how far such answers are from measurements.
+PHYSICS_PRIOR = Efficiency(
+    bw_eff=0.70,
+    compute_eff=0.45,
+    layer_overhead_s=15e-6,
+    token_overhead_s=1.0e-3,
+    prefill_layer_overhead_s=50e-6,
+    attention_eff=0.5,
+    group="physics-prior",
+    exact=False,
+)
+
+
+@cache
+def _fitted() -> dict:
+    text = resources.files("optimizer.perf").joinpath("fitted_efficiency.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def runtime_key(runtime: Runtime, device: Device) -> str:
+    engine = ENGINE_ALIASES.get(runtime.engine, runtime.engine)
+    backend = runtime.backend
+    if backend == "any":
+        backend = {"Apple": "metal", "NVIDIA": "cuda", "AMD": "rocm"}.get(device.vendor, "vulkan")
+        if device.kind == "cpu":
+            backend = "cpu"
+    return f"{engine}-{backend}"
+
+
+def _chain(first: str, fallback: dict[str, str]) -> list[str]:
+    out = [first]
+    while out[-1] in fallback and fallback[out[-1]] not in out:
+        out.append(fallback[out[-1]])
+    return out
+
+
+def lookup(runtime: Runtime, device: Device, quant: Quant) -> Efficiency:
+    """The most specific fitted efficiency for this runtime, device family and quant kernel."""
+    groups: dict[str, dict] = _fitted()["groups"]
+    rkeys = _chain(runtime_key(runtime, device), RUNTIME_FALLBACK)
+    fams = _chain(device.family, FAMILY_FALLBACK)
+    candidates: list[str] = []
+    for rk in rkeys:
+        for fam in fams:
+            candidates += [f"{rk}|{fam}|{quant.kernel}", f"{rk}|{fam}|*"]
+        candidates += [f"{rk}|*|{quant.kernel}", f"{rk}|*|*"]
+    for i, key in enumerate(candidates):
+        g = groups.get(key)
+        if g is None:
+            continue
+        kernel_factor = 1.0
+        if key.endswith("|*"):
+            kernel_factor = _fitted().get("kernel_factors", {}).get(quant.kernel, 1.0)
+        return Efficiency(
+            bw_eff=min(0.98, g["bw_eff"] * kernel_factor),
+            compute_eff=g["compute_eff"],
+            layer_overhead_s=g["layer_overhead_us"] * 1e-6,
+            token_overhead_s=g["token_overhead_us"] * 1e-6,
+            prefill_layer_overhead_s=g.get("prefill_layer_overhead_us", 50.0) * 1e-6,
+            attention_eff=g.get("attention_eff", PHYSICS_PRIOR.attention_eff),
+            group=key,
+            exact=i == 0,
+        )
+    return PHYSICS_PRIOR
+
+
+def fitted_metadata() -> dict:
+    """What the constants were fitted on (sources, row counts, residuals)."""
+    return {k: v for k, v in _fitted().items() if k != "groups"}

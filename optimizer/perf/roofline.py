@@ -1,0 +1,120 @@
+"""Step times on one device: a roofline with fitted efficiencies and fixed per-step costs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from catalog.schema import Device, Dtype, Model, Quant
+from optimizer.perf.efficiency import Efficiency
+from optimizer.perf.workload import (
+    Slice,
+    active_flops_per_token,
+    attention_flops,
+    decode_weight_bytes,
+    kv_read_bytes,
+)
+
+Bound = Literal["memory-bandwidth", "compute", "overhead"]
+
+# Where a dtype has no published peak, use the next one that the hardware certainly runs.
+_DTYPE_FALLBACK: dict[str, tuple[str, ...]] = {
+    "fp4": ("fp4", "fp8", "fp16", "bf16", "fp32"),
+    "fp8": ("fp8", "fp16", "bf16", "fp32"),
+    "int8": ("int8", "fp16", "bf16", "fp32"),
+    "bf16": ("bf16", "fp16", "fp32"),
+    "fp16": ("fp16", "bf16", "fp32"),
+    "fp32": ("fp32", "fp16", "bf16"),
+}
+
+
+# GeForce Ampere/Ada/Blackwell run FP16 tensor math at twice the datasheet (FP32-accumulate) rate
+# when the kernel accumulates in FP16 (shared/reference/SPECS.md, convention 3). ggml's CUDA GEMMs
+# do; PyTorch-based engines (vLLM, SGLang, TensorRT-LLM) accumulate in FP32.
+GEFORCE_FP16_ACC_FAMILIES = frozenset({"nvidia-ampere", "nvidia-ada", "nvidia-blackwell"})
+FP16_ACCUMULATE_ENGINES = frozenset({"llama.cpp", "ollama", "lm-studio"})
+
+
+def peak_tflops(device: Device, dtype: Dtype, engine: str | None = None) -> float:
+    """Dense peak for ``dtype`` (falling back to a wider dtype when the sheet has none), at the
+    accumulate precision the ``engine`` uses."""
+    for d in _DTYPE_FALLBACK[dtype]:
+        v = device.tflops.get(d)  # type: ignore[arg-type]
+        if v:
+            if (
+                d in ("fp16", "bf16", "fp8")
+                and engine in FP16_ACCUMULATE_ENGINES
+                and device.segment == "consumer"
+                and device.family in GEFORCE_FP16_ACC_FAMILIES
+            ):
+                return 2.0 * v
+            return v
+    raise ValueError(f"{device.name} has no throughput figure")
+
+
+@dataclass(frozen=True)
+class StepTime:
+    memory_s: float
+    compute_s: float
+    overhead_s: float
+
+    @property
+    def total_s(self) -> float:
+        return max(self.memory_s, self.compute_s) + self.overhead_s
+
+    @property
+    def bound(self) -> Bound:
+        busy = max(self.memory_s, self.compute_s)
+        if self.overhead_s > busy:
+            return "overhead"
+        return "memory-bandwidth" if self.memory_s >= self.compute_s else "compute"
+
+
+def decode_step(
+    device: Device,
+    eff: Efficiency,
+    model: Model,
+    quant: Quant,
+    s: Slice,
+    context: float,
+    batch: int,
+    kv_bytes: float,
+    engine: str | None = None,
+) -> StepTime:
+    """One decode step of ``batch`` sequences, each with ``context`` tokens already cached."""
+    bytes_read = decode_weight_bytes(model, quant, s, batch) + batch * kv_read_bytes(
+        model, s, context, kv_bytes
+    )
+    matmul = batch * active_flops_per_token(model, s)
+    attn = batch * attention_flops(model, s, 1, int(context))
+    bw = device.bandwidth_gb_s * 1e9 * eff.bw_eff
+    peak = peak_tflops(device, quant.compute_dtype, engine) * 1e12 * eff.compute_eff
+    overhead = s.layers * eff.layer_overhead_s + eff.token_overhead_s
+    compute = matmul / peak + attn / (peak * eff.attention_eff)
+    return StepTime(memory_s=bytes_read / bw, compute_s=compute, overhead_s=overhead)
+
+
+def prefill_chunk(
+    device: Device,
+    eff: Efficiency,
+    model: Model,
+    quant: Quant,
+    s: Slice,
+    tokens: int,
+    past: int,
+    kv_bytes: float,
+    engine: str | None = None,
+) -> StepTime:
+    """Process ``tokens`` prompt tokens after ``past`` cached ones (one micro-batch)."""
+    matmul = tokens * active_flops_per_token(model, s)
+    attn = attention_flops(model, s, tokens, past)
+    bytes_read = decode_weight_bytes(model, quant, s, max(1, tokens)) + kv_read_bytes(
+        model, s, past + tokens, kv_bytes
+    )
+    bw = device.bandwidth_gb_s * 1e9 * eff.bw_eff
+    peak = peak_tflops(device, quant.compute_dtype, engine) * 1e12 * eff.compute_eff
+    return StepTime(
+        memory_s=bytes_read / bw,
+        compute_s=matmul / peak + attn / (peak * eff.attention_eff),
+        overhead_s=s.layers * eff.prefill_layer_overhead_s,
+    )

@@ -1,0 +1,130 @@
+"""Bytes and FLOPs of a slice of a model: what one device must read and compute per step.
+
+A :class:`Slice` is a contiguous layer range on one device, with flags for the embedding (first
+stage) and the output head (last stage). Functions here are pure arithmetic on the architecture and
+the quantization; no device or efficiency enters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from catalog.schema import Model, Quant
+from optimizer.perf.architecture import (
+    ParamBreakdown,
+    kv_bytes_per_token_per_layer,
+    param_breakdown,
+)
+
+VISION_BITS = 16.0  # vision towers ship unquantized (GGUF mmproj f16, MLX keeps them bf16)
+
+
+@dataclass(frozen=True)
+class Slice:
+    start: int
+    end: int  # exclusive
+    has_embedding: bool
+    has_head: bool
+
+    @property
+    def layers(self) -> int:
+        return self.end - self.start
+
+
+def whole_model(m: Model) -> Slice:
+    return Slice(0, m.layers, True, True)
+
+
+def _counts(pb: ParamBreakdown, s: Slice) -> tuple[int, int]:
+    dense = max(0, min(s.end, pb.dense_layers) - s.start)
+    return dense, s.layers - dense
+
+
+def _bits(quant: Quant) -> tuple[float, float, float]:
+    body = quant.bits_per_weight
+    return body, quant.embedding_bits or body, quant.output_bits or body
+
+
+def _head_params(pb: ParamBreakdown) -> float:
+    return pb.output_head if pb.output_head else pb.embedding  # tied: the head reads the embedding
+
+
+def weight_bytes(m: Model, q: Quant, s: Slice) -> float:
+    """Bytes of all weights resident on the device holding ``s``."""
+    pb = param_breakdown(m)
+    body, emb_bits, out_bits = _bits(q)
+    dense, moe = _counts(pb, s)
+    layer_params = dense * (pb.attention_per_layer + pb.dense_ffn_per_layer) + moe * (
+        pb.attention_per_layer + pb.moe_routed_per_layer + pb.moe_shared_per_layer
+    )
+    total = layer_params * body / 8 + pb.extra * body / 8 * (s.layers / m.layers)
+    if s.has_embedding:
+        total += pb.embedding * emb_bits / 8 + pb.vision * VISION_BITS / 8
+    if s.has_head and pb.output_head:
+        total += pb.output_head * out_bits / 8
+    return total
+
+
+def experts_touched(experts: int, active: int, batch: int) -> float:
+    """Expected distinct experts one MoE layer reads for ``batch`` tokens (uniform routing)."""
+    return experts * (1.0 - (1.0 - active / experts) ** batch)
+
+
+def decode_weight_bytes(m: Model, q: Quant, s: Slice, batch: int = 1) -> float:
+    """Weight bytes read for one decode step of ``batch`` sequences (MoE: experts touched)."""
+    pb = param_breakdown(m)
+    body, _, out_bits = _bits(q)
+    dense, moe = _counts(pb, s)
+    per_moe = pb.attention_per_layer + pb.moe_shared_per_layer
+    if m.moe is not None:
+        per_expert = pb.moe_routed_per_layer / m.moe.experts
+        per_moe += per_expert * experts_touched(m.moe.experts, m.moe.active_experts, batch)
+    params = dense * (pb.attention_per_layer + pb.dense_ffn_per_layer) + moe * per_moe
+    total = params * body / 8 + pb.extra * body / 8 * (s.layers / m.layers)
+    if s.has_head:
+        head_bits = out_bits if pb.output_head else _bits(q)[1]
+        total += _head_params(pb) * head_bits / 8
+    return total
+
+
+def kv_read_bytes(m: Model, s: Slice, context: float, kv_bytes: float) -> float:
+    """KV-cache bytes one sequence reads per decode step at ``context`` tokens, for this slice."""
+    a = m.attention
+    per_tok = kv_bytes_per_token_per_layer(m, kv_bytes)
+    share = s.layers / m.layers
+    full = m.layers - a.sliding_window_layers - a.linear_attention_layers
+    window = min(context, a.sliding_window) if a.sliding_window else context
+    return share * per_tok * (full * context + a.sliding_window_layers * window)
+
+
+def active_flops_per_token(m: Model, s: Slice) -> float:
+    """2 x active parameters of the slice (matmul FLOPs per token, attention scores excluded)."""
+    pb = param_breakdown(m)
+    dense, moe = _counts(pb, s)
+    per_moe = pb.attention_per_layer + pb.moe_active_routed_per_layer + pb.moe_shared_per_layer
+    params = dense * (pb.attention_per_layer + pb.dense_ffn_per_layer) + moe * per_moe
+    params += pb.extra * (s.layers / m.layers)
+    if s.has_head:
+        params += _head_params(pb)
+    return 2.0 * params
+
+
+def attention_flops(m: Model, s: Slice, new_tokens: int, past_tokens: int) -> float:
+    """Score and value FLOPs for ``new_tokens`` attending to ``past_tokens`` + themselves (causal)."""
+    a = m.attention
+    if a.kind == "mla":
+        qk = (a.qk_nope_head_dim or 0) + (a.qk_rope_head_dim or 0)
+        dim = qk + (a.v_head_dim or 0)
+    else:
+        dim = 2 * m.head_dim
+    # average keys seen by each new token: past + (new + 1) / 2
+    keys = past_tokens + (new_tokens + 1) / 2
+    full = m.layers - a.sliding_window_layers - a.linear_attention_layers
+    windowed_keys = min(keys, a.sliding_window) if a.sliding_window else keys
+    eff_layers = (full * keys + a.sliding_window_layers * windowed_keys) * (s.layers / m.layers)
+    return 2.0 * new_tokens * m.heads * dim * eff_layers
+
+
+def activation_bytes_per_token(m: Model) -> float:
+    """Hidden state passed between pipeline stages per token (fp16)."""
+    return 2.0 * m.hidden_size

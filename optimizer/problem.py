@@ -1,0 +1,317 @@
+"""The question a user asks: a declarative, validated problem and its resolution against the catalog.
+
+A :class:`Problem` holds *names* (as typed in a YAML file or on the command line). :func:`resolve`
+turns it into a :class:`ResolvedProblem` holding catalog entries; that is the only input the
+performance core sees. Bad input raises :class:`ProblemError` with a one-line cause and a hint.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from catalog.resolve import UnknownNameError, resolver
+from catalog.schema import Device, Link, Model, Quant, Runtime
+
+Strategy = Literal["pipeline"]
+KvQuant = Literal["fp16", "bf16", "fp8", "q8_0", "q4_0"]
+
+KV_BYTES_PER_ELEMENT: dict[str, float] = {
+    "fp16": 2.0,
+    "bf16": 2.0,
+    "fp8": 1.0,
+    "q8_0": 34 / 32,  # ggml block: 32 int8 + one fp16 scale
+    "q4_0": 18 / 32,  # ggml block: 32 nibbles + one fp16 scale
+}
+
+
+class ProblemError(ValueError):
+    """User input that cannot be answered; the message is one line with a hint."""
+
+
+_COUNT_PREFIX = re.compile(r"^\s*(-?\d+)\s*[x×*]\s*(.+)$", re.IGNORECASE)
+_COUNT_SUFFIX = re.compile(r"^(.+?)\s+[x×*]\s*(-?\d+)\s*$", re.IGNORECASE)
+
+
+class DeviceSpec(BaseModel):
+    """A device name and how many of it ("2x RTX 4090" parses to count 2)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    count: int = Field(default=1, ge=1, le=256)
+
+    @classmethod
+    def parse(cls, text: str) -> DeviceSpec:
+        m = _COUNT_PREFIX.match(text)
+        if m:
+            return cls(name=m.group(2).strip(), count=int(m.group(1)))
+        m = _COUNT_SUFFIX.match(text)
+        if m:
+            return cls(name=m.group(1).strip(), count=int(m.group(2)))
+        return cls(name=text.strip())
+
+
+class Workload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt_tokens: int = Field(default=512, ge=0, le=10_000_000)
+    gen_tokens: int = Field(default=128, ge=1, le=10_000_000)
+    batch: int = Field(default=1, ge=1, le=4096, description="concurrent sequences")
+    cached_tokens: int = Field(
+        default=0,
+        ge=0,
+        le=10_000_000,
+        description="tokens already in the KV cache before the prompt",
+    )
+    context: int | None = Field(
+        default=None, ge=1, description="KV cache reserved per sequence; default prompt + gen"
+    )
+
+    @property
+    def context_tokens(self) -> int:
+        if self.context is not None:
+            return self.context
+        return self.cached_tokens + self.prompt_tokens + self.gen_tokens
+
+
+class CostSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    price_kwh: float = Field(default=0.15, ge=0, le=10, description="USD per kWh")
+    hours_per_day: float = Field(default=24.0, gt=0, le=24, description="hours a day under load")
+
+
+class Expectation(BaseModel):
+    """What a bundled problem must answer (each problem file is also a regression test)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fits: bool | None = None
+    decode_tok_s: tuple[float, float] | None = Field(default=None, description="[low, high]")
+    prefill_tok_s: tuple[float, float] | None = None
+    ttft_s: tuple[float, float] | None = None
+    bottleneck: str | None = None
+    source: str = Field(default="", description="where the expected figures come from")
+
+
+class Problem(BaseModel):
+    """A declarative problem, as written in ``problems/*.yaml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = ""
+    model: str
+    quant: str
+    runtime: str | None = None
+    devices: list[DeviceSpec] = Field(min_length=1)
+    link: str | None = Field(default=None, description="link kind for every hop")
+    strategy: Strategy = "pipeline"
+    layers: list[int] | None = Field(default=None, description="explicit layers per device")
+    kv_quant: KvQuant = "fp16"
+    workload: Workload = Workload()
+    cost: CostSpec = CostSpec()
+    expect: Expectation | None = None
+
+    @field_validator("devices", mode="before")
+    @classmethod
+    def _parse_device_strings(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return [DeviceSpec.parse(x) if isinstance(x, str) else x for x in v]
+        return v
+
+    @model_validator(mode="after")
+    def _layers_match(self) -> Problem:
+        if self.layers is not None:
+            n = sum(d.count for d in self.devices)
+            if len(self.layers) != n:
+                raise ValueError(f"layers lists {len(self.layers)} entries for {n} devices")
+            if any(x < 0 for x in self.layers):
+                raise ValueError("layers per device must be >= 0")
+        return self
+
+
+def _one_line(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = ".".join(str(x) for x in err["loc"]) or "problem"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def problem_from_dict(data: Any, origin: str = "problem") -> Problem:
+    if not isinstance(data, dict):
+        raise ProblemError(
+            f"{origin}: expected a mapping with model, quant and devices, got {type(data).__name__}"
+        )
+    try:
+        return Problem.model_validate(data)
+    except ValidationError as exc:
+        raise ProblemError(f"{origin}: {_one_line(exc)}") from None
+
+
+def load_problem(path: str | Path) -> Problem:
+    """Read a YAML (or JSON) problem file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ProblemError(f"cannot read problem file {p}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ProblemError(f"{p}: malformed YAML{where}; check indentation and quoting") from None
+    return problem_from_dict(data, str(p))
+
+
+# ---------------------------------------------------------------------------------------------
+# Resolution
+
+
+@dataclass(frozen=True)
+class DeviceInstance:
+    """One physical device of the problem, resolved."""
+
+    index: int
+    label: str
+    device: Device
+    memory_gb: float
+    price_usd: float | None
+    runtime: Runtime
+
+
+@dataclass(frozen=True)
+class ResolvedProblem:
+    problem: Problem
+    model: Model
+    quant: Quant
+    runtime: Runtime
+    devices: tuple[DeviceInstance, ...]
+    hops: tuple[Link, ...]  # hops[i] joins devices[i] and devices[i + 1]
+    hops_inferred: tuple[bool, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def kv_bytes_per_element(self) -> float:
+        return KV_BYTES_PER_ELEMENT[self.problem.kv_quant]
+
+
+_BACKEND_BY_VENDOR = {"NVIDIA": "cuda", "AMD": "rocm", "Apple": "metal", "Intel": "vulkan"}
+
+
+def device_backend(d: Device) -> str:
+    if d.kind == "cpu":
+        return "cpu"
+    return _BACKEND_BY_VENDOR.get(d.vendor, "vulkan")
+
+
+def default_runtime_id(quant: Quant, d: Device) -> str:
+    """The runtime people use for this quant format on this device."""
+    backend = device_backend(d)
+    if quant.format == "mlx":
+        return "mlx"
+    if quant.format == "mlc":
+        return "mlc"
+    if quant.format == "gguf" or quant.kernel == "fp":
+        return "llama.cpp-cpu" if backend == "cpu" else f"llama.cpp-{backend}"
+    if backend == "metal":
+        return "mlx"
+    if backend == "rocm":
+        return "vllm-rocm"
+    return "vllm"
+
+
+def _runtime_for_device(runtime: Runtime, d: Device, runtimes: dict[str, Runtime]) -> Runtime:
+    """Same engine, the backend of this device (llama.cpp-cuda on a Mac becomes llama.cpp-metal)."""
+    backend = device_backend(d)
+    if runtime.backend in ("any", backend):
+        return runtime
+    for r in runtimes.values():
+        if r.engine == runtime.engine and r.backend == backend and r.base is None:
+            return r
+    return runtime
+
+
+def _hop_link(a: Device, b: Device, links: dict[str, Link]) -> Link:
+    """The link two devices get when the problem names none (same kind: the device's own)."""
+    if a.id == b.id and a.nvlink:
+        return links[a.nvlink]
+    if a.id == b.id or (a.kind == b.kind == "gpu" and a.vendor == b.vendor):
+        return links[a.default_link]
+    if a.vendor == b.vendor == "Apple":
+        both_tb5 = links[a.default_link].kind == links[b.default_link].kind == "thunderbolt"
+        return (
+            links[a.default_link if a.default_link == b.default_link else "tb4"] if both_tb5 else links["tb4"]
+        )
+    return links["10gbe"]
+
+
+def resolve(problem: Problem) -> ResolvedProblem:
+    """Resolve every name in ``problem``; raise ProblemError on anything unknown or invalid."""
+    r = resolver()
+    notes: list[str] = []
+    try:
+        model_r = r.model(problem.model)
+        quant = r.quant(problem.quant)
+        requested_runtime = r.runtime(problem.runtime) if problem.runtime else None
+        resolved_devices = [(spec, r.device(spec.name)) for spec in problem.devices]
+        explicit_link = r.link(problem.link) if problem.link else None
+    except UnknownNameError as exc:
+        raise ProblemError(str(exc)) from None
+    if model_r.note:
+        notes.append(model_r.note)
+    instances: list[DeviceInstance] = []
+    runtimes = r.catalog.runtimes
+    first = resolved_devices[0][1].entry
+    runtime = requested_runtime or runtimes[default_runtime_id(quant, first)]
+    for spec, rd in resolved_devices:
+        if rd.note:
+            notes.append(rd.note)
+        for k in range(spec.count):
+            idx = len(instances)
+            label = rd.entry.name if spec.count == 1 else f"{rd.entry.name} #{k + 1}"
+            if rd.memory_gb != rd.entry.memory_gb:
+                label = f"{label} ({rd.memory_gb:g} GB)"
+            instances.append(
+                DeviceInstance(
+                    index=idx,
+                    label=label,
+                    device=rd.entry,
+                    memory_gb=rd.memory_gb,
+                    price_usd=rd.price_usd,
+                    runtime=_runtime_for_device(runtime, rd.entry, runtimes),
+                )
+            )
+    if len(instances) > 64:
+        raise ProblemError(f"{len(instances)} devices: at most 64 per problem")
+    hops: list[Link] = []
+    inferred: list[bool] = []
+    for a, b in itertools.pairwise(instances):
+        if explicit_link is not None:
+            hops.append(explicit_link)
+            inferred.append(False)
+        else:
+            hops.append(_hop_link(a.device, b.device, r.catalog.links))
+            inferred.append(True)
+    if problem.layers is not None and sum(problem.layers) != model_r.entry.layers:
+        raise ProblemError(
+            f"layers sum to {sum(problem.layers)} but {model_r.entry.name} has {model_r.entry.layers}"
+        )
+    return ResolvedProblem(
+        problem=problem,
+        model=model_r.entry,
+        quant=quant,
+        runtime=runtime,
+        devices=tuple(instances),
+        hops=tuple(hops),
+        hops_inferred=tuple(inferred),
+        notes=tuple(notes),
+    )

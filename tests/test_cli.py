@@ -1,0 +1,186 @@
+"""The CLI end to end (click's CliRunner): tables, JSON schema, and one-line errors."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from optimizer.cli import main
+
+PROBLEMS = Path(__file__).parents[1] / "problems"
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_analyze_problem_file_table():
+    r = invoke("analyze", str(PROBLEMS / "rtx4090-llama3-8b.yaml"))
+    assert r.exit_code == 0, r.output
+    assert "tok/s" in r.output and "RTX 4090" in r.output and "Bottleneck" in r.output
+
+
+def test_analyze_json_schema():
+    r = invoke("analyze", "--model", "Llama 3 8B", "--quant", "Q4_K_M", "--device", "2x RTX 3090", "--json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["fits"] is True and data["strategy"] == "pipeline"
+    for key in (
+        "decode_tok_s",
+        "prefill_tok_s",
+        "ttft_s",
+        "power_w",
+        "cost_per_day_usd",
+        "cost_per_month_usd",
+        "tokens_per_usd",
+        "price_usd",
+        "bottleneck",
+    ):
+        assert key in data["system"], key
+    assert len(data["devices"]) == 2
+    for key in ("name", "layers", "memory_used_gb", "memory_capacity_gb", "bottleneck", "power_w"):
+        assert key in data["devices"][0], key
+    assert sum(d["layers"] for d in data["devices"]) == 32
+    assert isinstance(data["warnings"], list)
+    assert len(data["links"]) == 1
+
+
+def test_flags_override_problem_file():
+    r = invoke("analyze", str(PROBLEMS / "rtx4090-llama3-8b.yaml"), "--device", "RTX 3090", "--json")
+    data = json.loads(r.output)
+    assert "3090" in data["devices"][0]["name"]
+
+
+def test_not_fitting_model_reports_missing_memory():
+    r = invoke("analyze", str(PROBLEMS / "h100-llama3-70b-fp16.yaml"))
+    assert r.exit_code == 0
+    assert "does not fit" in r.output and "GB more than usable" in r.output
+
+
+def test_catalog_lists():
+    for section in ("devices", "models", "links", "quants", "runtimes"):
+        r = invoke("catalog", section, "--json")
+        assert r.exit_code == 0, r.output
+        assert len(json.loads(r.output)) > 5
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (
+            ["analyze", "--model", "Llama 3 8B", "--quant", "Q4_K_M", "--device", "RTX 4099"],
+            "did you mean",
+        ),
+        (
+            ["analyze", "--model", "Lama 3 8B", "--quant", "Q4_K_M", "--device", "RTX 4090"],
+            "unknown model",
+        ),
+        (
+            ["analyze", "--model", "Llama 3 8B", "--quant", "Q4_K_Z", "--device", "RTX 4090"],
+            "unknown quant",
+        ),
+        (
+            ["analyze", "--model", "Llama 3 8B", "--quant", "Q4_K_M", "--device", "0x RTX 4090"],
+            "count",
+        ),
+        (
+            ["analyze", "--model", "Llama 3 8B", "--quant", "Q4_K_M", "--device", "-2x RTX 4090"],
+            "count",
+        ),
+        (["analyze", "--model", "Llama 3 8B", "--quant", "Q4_K_M"], "missing devices"),
+        (
+            [
+                "analyze",
+                "--model",
+                "Llama 3 8B",
+                "--quant",
+                "Q4_K_M",
+                "--device",
+                "RTX 4090",
+                "--link",
+                "warp drive",
+            ],
+            "unknown link",
+        ),
+        (
+            [
+                "analyze",
+                "--model",
+                "Llama 3 8B",
+                "--quant",
+                "Q4_K_M",
+                "--device",
+                "RTX 4090",
+                "--gen-tokens",
+                "0",
+            ],
+            "gen_tokens",
+        ),
+        (
+            [
+                "analyze",
+                "--model",
+                "Llama 3 8B",
+                "--quant",
+                "Q4_K_M",
+                "--device",
+                "2x RTX 4090",
+                "--layers",
+                "10,10",
+            ],
+            "layers",
+        ),
+        (["analyze", "no/such/file.yaml"], "cannot read"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args, needle):
+    r = invoke(*args)
+    assert r.exit_code == 2, r.output
+    assert "Traceback" not in r.output
+    lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, r.output
+    assert needle.lower() in r.output.lower()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "model: [unclosed",
+        "just a string",
+        "model: Llama 3 8B\nquant: Q4_K_M\ndevices: []\n",
+        "model: Llama 3 8B\nquant: Q4_K_M\ndevices: [RTX 4090]\nflux_capacitor: 1\n",
+    ],
+)
+def test_bad_problem_files(tmp_path, content):
+    f = tmp_path / "p.yaml"
+    f.write_text(content)
+    r = invoke("analyze", str(f))
+    assert r.exit_code == 2, r.output
+    assert "Traceback" not in r.output
+    assert len(r.output.strip().splitlines()) == 1
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.text(min_size=1, max_size=30))
+def test_arbitrary_device_names_never_traceback(name):
+    r = invoke("analyze", "--model", "Llama 3 8B", "--quant", "Q4_K_M", "--device", name)
+    assert r.exit_code in (0, 2), r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit)
+
+
+def test_zero_bandwidth_link_is_rejected():
+    from catalog.schema import Link
+
+    with pytest.raises(ValueError):
+        Link(
+            id="x",
+            name="x",
+            kind="ethernet",
+            bandwidth_gb_s=0,
+            latency_us=1,
+            latency_sourced=False,
+            sources=("s",),
+        )
