@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from catalog.schema import Device, Entry, Link, Model, Quant, Runtime
 
 E = TypeVar("E", bound=Entry)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when the wheel has it: ~10x faster
 
 
 class CatalogError(ValueError):
@@ -30,7 +31,7 @@ class Catalog:
 
 def _read(filename: str, cls: type[E]) -> dict[str, E]:
     text = resources.files("catalog").joinpath("data", filename).read_text(encoding="utf-8")
-    raw = yaml.safe_load(text) or []
+    raw = yaml.load(text, Loader=_LOADER) or []
     out: dict[str, E] = {}
     for i, item in enumerate(raw):
         try:

@@ -68,6 +68,49 @@ def _strip_memory(text: str) -> tuple[str, float | None]:
     return (text[: m.start()] + " " + text[m.end() :]), value
 
 
+_FILLER = frozenset(
+    {
+        "gpu",
+        "the",
+        "with",
+        "edition",
+        "founders",
+        "mac",
+        "studio",
+        "mini",
+        "macbook",
+        "pro's",
+        "desktop",
+        "instruct",
+        "chat",
+        "it",
+        "hf",
+        "gguf",
+        "model",
+        "base",
+        "card",
+        "graphics",
+        "unified",
+        "memory",
+    }
+)
+
+
+def tokens(text: str) -> frozenset[str]:
+    """Word tokens for fuzzy matching: lowercase, '80-core GPU' -> '80c', vendor and filler words and
+    memory sizes dropped ('M3 Ultra (Mac Studio, 512GB, 80-core GPU)' -> {m3, ultra, 80c})."""
+    s = _BANDWIDTH.sub(" ", text.lower())
+    s = _MEMORY.sub(" ", s)
+    s = _CORES.sub(lambda m: f" {m.group(1)}c ", s)
+    words = re.split(r"[^a-z0-9.+_]+", s)
+    out = {w.strip(".+") for w in words}
+    return frozenset(w for w in out if w and w not in _FILLER and w not in _VENDOR_WORDS)
+
+
+def _distinctive(words: frozenset[str]) -> bool:
+    return any(any(c.isdigit() for c in w) for w in words) or sum(len(w) for w in words) >= 5
+
+
 class Index(Generic[E]):
     """Normalized keys -> entries for one catalog section."""
 
@@ -76,6 +119,7 @@ class Index(Generic[E]):
         self.entries = entries
         self.keys: dict[str, E] = {}
         self.alias_keys: set[str] = set()
+        self.word_sets: list[tuple[frozenset[str], E]] = []
         for e in entries.values():
             for key in (e.id, e.name):
                 self._add(normalize(key), e)
@@ -83,6 +127,26 @@ class Index(Generic[E]):
                 k = normalize(alias)
                 self._add(k, e)
                 self.alias_keys.add(k)
+            for text in (e.name, *e.aliases):
+                words = tokens(text)
+                if words and _distinctive(words):
+                    self.word_sets.append((words, e))
+
+    def lookup_words(self, query: str, memory_gb: float | None = None) -> E | None:
+        """The entry whose name or alias words are all in the query (most words wins; ties go to
+        the entry whose memory matches, then to the one whose words cover the query best)."""
+        q = tokens(query)
+        best: list[tuple[tuple[int, int, int], E]] = []
+        for words, e in self.word_sets:
+            if words <= q:
+                mem_ok = int(memory_gb is not None and abs(getattr(e, "memory_gb", -1) - memory_gb) < 0.5)
+                best.append(((len(words), mem_ok, -len(q - words)), e))
+        if not best:
+            return None
+        best.sort(key=lambda x: x[0], reverse=True)
+        top_score = best[0][0]
+        winners = {e.id for score, e in best if score == top_score}
+        return best[0][1] if len(winners) == 1 else None
 
     def _add(self, key: str, e: E) -> None:
         other = self.keys.get(key)
@@ -90,13 +154,16 @@ class Index(Generic[E]):
             raise ValueError(f"{self.kind} name {key!r} is claimed by both {other.id} and {e.id}")
         self.keys[key] = e
 
-    def lookup(self, query: str) -> Resolved[E]:
+    def lookup(self, query: str, words: bool = True) -> Resolved[E]:
         key = normalize(query)
         if not key:
             raise UnknownNameError(self.kind, query, [])
         e = self.keys.get(key)
         if e is None:
-            raise UnknownNameError(self.kind, query, self.suggest(query))
+            e = self.lookup_words(query) if words else None
+            if e is None:
+                raise UnknownNameError(self.kind, query, self.suggest(query))
+            return Resolved(entry=e, query=query, note=f"read {query!r} as {e.name}")
         note = None
         if key in self.alias_keys and key not in (normalize(e.id), normalize(e.name)):
             siblings = sorted({x.name for k, x in self.keys.items() if k.startswith(key) and x.id != e.id})
@@ -134,16 +201,19 @@ class Resolver:
     def device(self, query: str) -> ResolvedDevice:
         """Resolve a device name, selecting a memory option if the name gives a size."""
         try:
-            r = self.devices.lookup(query)
+            r = self.devices.lookup(query, words=False)
             memory = None
         except UnknownNameError:
+            if "+" in query.replace("Max+", "").replace("MAX+", "").replace("max+", ""):
+                raise UnknownNameError("device", query, []) from None
             stripped, memory = _strip_memory(query)
-            if normalize(stripped) == normalize(query):
-                raise
             try:
-                r = self.devices.lookup(stripped)
+                r = self.devices.lookup(" ".join(stripped.split()), words=False)
             except UnknownNameError as exc:
-                raise UnknownNameError("device", query, exc.suggestions) from None
+                e = self.devices.lookup_words(query, memory)
+                if e is None:
+                    raise UnknownNameError("device", query, exc.suggestions) from None
+                r = Resolved(entry=e, query=query, note=f"read {query!r} as {e.name}")
         return self._with_memory(r, memory)
 
     def _with_memory(self, r: Resolved[Device], memory: float | None) -> ResolvedDevice:
