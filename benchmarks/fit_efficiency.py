@@ -1,286 +1,34 @@
-"""Fit the efficiency constants of the analytic core on measured results.
+"""Fit the efficiency constants and write them where the engine reads them.
 
-Run:  python benchmarks/fit_efficiency.py [--data FILE.csv ...] [--out optimizer/perf/fitted_efficiency.json]
-
-Model (physics first, few constants):
-  decode  t = bytes_per_token / (peak_bw * eta_bw) + layers * c_layer + c_token
-  prefill t = flops / (peak_flops * eta_c) + chunks * layers * c_prefill_layer
-  eta_bw = eta[runtime, quant kernel] * f[runtime, device family]     (f shrunk toward 1)
-  eta_c  = etc[runtime, quant kernel] * g[runtime, device family]     (g shrunk toward 1)
-  c_layer, c_token, c_prefill_layer: one each per runtime.
-Loss: squared log error, each source weighted equally (a source's rows share weight 1/sqrt(n)).
-Only single-device, batch-1 rows are fitted; multi-device and batched rows are for validation.
-Output: the constants (JSON) plus the list of rows used with their residuals (CSV).
+Run:  python benchmarks/fit_efficiency.py [--data FILE.csv ...]
+Default data: the project's fitting set (shared/reference/measurements/calibration.csv) and the
+public benchmark database (catalog/data/benchmarks_public.csv). Writes
+optimizer/perf/fitted_efficiency.json (constants + what they were fitted on) and
+benchmarks/fit_rows_used.csv (every row used, with its in-sample error). The model and the loss are
+described in optimizer/calibrate.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import Counter
 from datetime import date
 from pathlib import Path
 
-import numpy as np
-from scipy.optimize import least_squares
+import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from optimizer.measurements import MappedRow, load_measurements, map_frame  # noqa: E402
-from optimizer.perf.pipeline import PREFILL_CHUNK  # noqa: E402
-from optimizer.perf.roofline import peak_tflops  # noqa: E402
-from optimizer.perf.workload import (  # noqa: E402
-    active_flops_per_token,
-    attention_flops,
-    decode_weight_bytes,
-    kv_read_bytes,
-    whole_model,
-)
-from optimizer.problem import resolve  # noqa: E402
+from optimizer.calibrate import fit  # noqa: E402
+from optimizer.measurements import load_measurements, map_frame  # noqa: E402
 
-DEFAULT_DATA = [ROOT.parent / "shared/reference/measurements/calibration.csv"]
-SECONDARY_WEIGHT = {"S13_LLAMACPP_4167_SECONDARY": 0.5}
-SHRINK = 0.05  # strength of the pull of family multipliers toward 1 (in log space)
-PRIOR_STRENGTH = 0.05  # pull of the overheads toward the priors below (they are weakly identified)
-PRIOR_LAYER_US = {"decode": 15.0, "prefill": 30.0}  # kernel launches per layer, a few us each
-PRIOR_TOKEN_US = 300.0  # sampling, graph launch, host sync per token
-ETA_CAP = 0.92  # achievable share of peak DRAM bandwidth or compute (STREAM-like ceiling)
-CAP_PENALTY = 10.0
-
-
-@dataclass
-class Obs:
-    row: MappedRow
-    phase: str  # decode | prefill
-    unit_s: float  # time at efficiency 1 (bytes/peak_bw or matmul flops/peak)
-    attn_s: float  # prefill: attention flops / peak (runs at a lower efficiency)
-    layers: int
-    chunks: int
-    measured_s: float
-    kernel: str
-    weight: float = 1.0
-
-
-def observations(rows: list[MappedRow]) -> list[Obs]:
-    out: list[Obs] = []
-    for r in rows:
-        p = r.problem
-        if r.flagged:
-            continue
-        if p.devices[0].count != 1 or p.workload.batch != 1 or r.metric == "ttft_s":
-            continue
-        rp = resolve(p)
-        inst = rp.devices[0]
-        d, m, q = inst.device, rp.model, rp.quant
-        s = whole_model(m)
-        w = p.workload
-        if r.metric == "decode_tok_s":
-            ctx = w.prompt_tokens + (w.gen_tokens - 1) / 2
-            nbytes = decode_weight_bytes(m, q, s, 1) + kv_read_bytes(m, s, ctx, rp.kv_bytes_per_element)
-            out.append(
-                Obs(
-                    r,
-                    "decode",
-                    nbytes / (d.bandwidth_gb_s * 1e9),
-                    0.0,
-                    m.layers,
-                    1,
-                    1.0 / r.measured,
-                    q.kernel,
-                )
-            )
-        else:
-            n = w.prompt_tokens
-            matmul = n * active_flops_per_token(m, s)
-            attn = attention_flops(m, s, n, w.cached_tokens)
-            peak = peak_tflops(d, q.compute_dtype, inst.runtime.engine) * 1e12
-            chunks = max(1, math.ceil(n / PREFILL_CHUNK))
-            out.append(
-                Obs(
-                    r,
-                    "prefill",
-                    matmul / peak,
-                    attn / peak,
-                    m.layers,
-                    chunks,
-                    n / r.measured,
-                    q.kernel,
-                )
-            )
-    counts: dict[str, int] = defaultdict(int)
-    for o in out:
-        counts[o.row.source_id + o.phase] += 1
-    for o in out:
-        o.weight = SECONDARY_WEIGHT.get(o.row.source_id, 1.0) / math.sqrt(counts[o.row.source_id + o.phase])
-    return out
-
-
-def fit_phase(obs: list[Obs], phase: str) -> dict:
-    obs = [o for o in obs if o.phase == phase]
-    rk_kernel = sorted({(o.row.runtime_key, o.kernel) for o in obs})
-    rk_fam = sorted({(o.row.runtime_key, o.row.device_family) for o in obs})
-    rks = sorted({o.row.runtime_key for o in obs})
-    ik = {k: i for i, k in enumerate(rk_kernel)}
-    jf = {k: len(ik) + i for i, k in enumerate(rk_fam)}
-    hf = {k: len(ik) + len(jf) + i for i, k in enumerate(rk_fam)}
-    base = len(ik) + len(jf) + len(hf)  # hf: decode overhead / prefill attention multiplier
-    n_over = 2
-    lo = {rk: base + n_over * i for i, rk in enumerate(rks)}
-    x0 = np.zeros(base + n_over * len(rks))
-    x0[: len(ik)] = math.log(0.6 if phase == "decode" else 0.4)
-    for rk in rks:
-        # decode: per-layer and per-token overheads; prefill: per-layer-chunk overhead, attention eff
-        x0[lo[rk]] = math.log(PRIOR_LAYER_US[phase] * 1e-6)
-        x0[lo[rk] + 1] = math.log(PRIOR_TOKEN_US * 1e-6 if phase == "decode" else 0.2)
-    prior = x0.copy()
-    strength = np.full(len(x0) - base, PRIOR_STRENGTH)
-    if phase == "prefill":
-        strength[0::2] = 1.0  # per-chunk layer overhead: pinned near its prior
-        strength[1::2] = 0.01  # attention efficiency: free
-    combos = sorted({(o.row.runtime_key, o.kernel, o.row.device_family) for o in obs})
-
-    def predict(x: np.ndarray) -> np.ndarray:
-        t = np.empty(len(obs))
-        for n, o in enumerate(obs):
-            eta = math.exp(
-                x[ik[(o.row.runtime_key, o.kernel)]] + x[jf[(o.row.runtime_key, o.row.device_family)]]
-            )
-            c = lo[o.row.runtime_key]
-            if phase == "decode":
-                h = math.exp(x[hf[(o.row.runtime_key, o.row.device_family)]])
-                t[n] = o.unit_s / eta + h * (o.layers * math.exp(x[c]) + math.exp(x[c + 1]))
-            else:
-                attn_eff = min(1.0, math.exp(x[c + 1] + x[hf[(o.row.runtime_key, o.row.device_family)]]))
-                t[n] = o.unit_s / eta + o.attn_s / (eta * attn_eff) + o.chunks * o.layers * math.exp(x[c])
-        return t
-
-    meas = np.array([o.measured_s for o in obs])
-    wts = np.array([o.weight for o in obs])
-
-    def residuals(x: np.ndarray) -> np.ndarray:
-        r = wts * (np.log(predict(x)) - np.log(meas))
-        shrink = SHRINK * x[len(ik) : base]
-        over = strength * (x[base:] - prior[base:])
-        cap = np.array(
-            [
-                CAP_PENALTY * max(0.0, x[ik[(rk, k)]] + x[jf[(rk, f)]] - math.log(ETA_CAP))
-                for rk, k, f in combos
-                if phase == "decode"  # prefill may exceed the FP32-accumulate datasheet peak (GeForce)
-            ]
-        )
-        return np.concatenate([r, shrink, over, cap])
-
-    lower = np.full_like(x0, -np.inf)
-    upper = np.full_like(x0, np.inf)
-    if phase == "decode":
-        upper[: len(ik)] = math.log(0.98)
-    lower[base:] = math.log(1e-8)
-    upper[base:] = math.log(0.05)
-    for rk in rks:
-        if phase == "prefill":
-            lower[lo[rk] + 1], upper[lo[rk] + 1] = math.log(0.05), 0.0
-    sol = least_squares(residuals, x0, bounds=(lower, upper))
-    x = sol.x
-    pred = predict(x)
-    ape = np.abs(pred / meas - 1)
-    result = {
-        "eta": {f"{rk}|{k}": math.exp(x[i]) for (rk, k), i in ik.items()},
-        "family": {f"{rk}|{f}": math.exp(x[j]) for (rk, f), j in jf.items()},
-        "overhead_family": {f"{rk}|{f}": math.exp(x[j]) for (rk, f), j in hf.items()},
-        "overheads": {rk: [math.exp(x[lo[rk]]), math.exp(x[lo[rk] + 1])] for rk in rks},
-        "rows": [
-            (o.row.row_id, o.row.source_id, phase, o.row.measured, float(p_), float(a))
-            for o, p_, a in zip(obs, pred, ape, strict=True)
-        ],
-        "median_ape": float(np.median(ape)) if len(ape) else None,
-    }
-    return result
-
-
-def geo_mean(values: list[float]) -> float:
-    return math.exp(sum(math.log(v) for v in values) / len(values))
-
-
-def assemble(dec: dict, pre: dict) -> dict:
-    groups: dict[str, dict] = {}
-    rks = set(dec["overheads"]) | set(pre["overheads"])
-
-    def etas(fit: dict, rk: str) -> dict[str, float]:
-        return {k.split("|", 1)[1]: v for k, v in fit["eta"].items() if k.split("|", 1)[0] == rk}
-
-    def fams(fit: dict, rk: str) -> dict[str, float]:
-        return {k.split("|", 1)[1]: v for k, v in fit["family"].items() if k.split("|", 1)[0] == rk}
-
-    kernel_ratios: dict[str, list[float]] = defaultdict(list)
-    for rk in rks:
-        de, pe = etas(dec, rk), etas(pre, rk)
-        df_, pf_ = fams(dec, rk), fams(pre, rk)
-        d_all = geo_mean(list(de.values())) if de else None
-        p_all = geo_mean(list(pe.values())) if pe else None
-        for k, v in de.items():
-            if d_all:
-                kernel_ratios[k].append(v / d_all)
-        d_over = dec["overheads"].get(rk, [15e-6, 1e-3])
-        p_over = pre["overheads"].get(rk, [50e-6, 0.5])
-        kernels = set(de) | set(pe)
-        families = set(df_) | set(pf_)
-
-        hfam = {k.split("|", 1)[1]: v for k, v in dec["overhead_family"].items() if k.split("|", 1)[0] == rk}
-        afam = {k.split("|", 1)[1]: v for k, v in pre["overhead_family"].items() if k.split("|", 1)[0] == rk}
-
-        def entry(bw: float | None, c: float | None, n_dec: int, n_pre: int, fam: str | None = None) -> dict:
-            h = hfam.get(fam, 1.0) if fam else 1.0
-            return {
-                "bw_eff": round(min(ETA_CAP, bw) if bw else 0.7, 4),
-                "compute_eff": round(c if c else 0.45, 4),
-                "layer_overhead_us": round(h * d_over[0] * 1e6, 3),
-                "token_overhead_us": round(h * d_over[1] * 1e6, 2),
-                "prefill_layer_overhead_us": round(p_over[0] * 1e6, 3),
-                "attention_eff": round(min(1.0, p_over[1] * (afam.get(fam, 1.0) if fam else 1.0)), 4),
-                "n_decode": n_dec,
-                "n_prefill": n_pre,
-            }
-
-        def count(fit: dict, rk_: str, fam: str | None, kern: str | None) -> int:
-            return sum(
-                1
-                for r in fit["rows"]
-                if r[0] in _ROW_INFO
-                and _ROW_INFO[r[0]][0] == rk_
-                and (fam is None or _ROW_INFO[r[0]][1] == fam)
-                and (kern is None or _ROW_INFO[r[0]][2] == kern)
-            )
-
-        groups[f"{rk}|*|*"] = entry(d_all, p_all, count(dec, rk, None, None), count(pre, rk, None, None))
-        for k in kernels:
-            groups[f"{rk}|*|{k}"] = entry(
-                de.get(k, d_all), pe.get(k, p_all), count(dec, rk, None, k), count(pre, rk, None, k)
-            )
-        for f in families:
-            groups[f"{rk}|{f}|*"] = entry(
-                d_all * df_.get(f, 1.0) if d_all else None,
-                p_all * pf_.get(f, 1.0) if p_all else None,
-                count(dec, rk, f, None),
-                count(pre, rk, f, None),
-                f,
-            )
-            for k in kernels:
-                groups[f"{rk}|{f}|{k}"] = entry(
-                    de.get(k, d_all) * df_.get(f, 1.0) if (de.get(k) or d_all) else None,
-                    pe.get(k, p_all) * pf_.get(f, 1.0) if (pe.get(k) or p_all) else None,
-                    count(dec, rk, f, k),
-                    count(pre, rk, f, k),
-                    f,
-                )
-    kernel_factors = {k: round(geo_mean(v), 4) for k, v in kernel_ratios.items()}
-    return {"groups": groups, "kernel_factors": kernel_factors}
-
-
-_ROW_INFO: dict[str, tuple[str, str, str]] = {}
+DEFAULT_DATA = [
+    ROOT.parent / "shared/reference/measurements/calibration.csv",
+    ROOT / "catalog/data/benchmarks_public.csv",
+]
 
 
 def main() -> None:
@@ -290,41 +38,29 @@ def main() -> None:
     ap.add_argument("--rows-out", type=Path, default=ROOT / "benchmarks/fit_rows_used.csv")
     args = ap.parse_args()
     files = args.data or DEFAULT_DATA
-    import pandas as pd
-
-    frames = [load_measurements(f) for f in files]
-    df = pd.concat(frames, ignore_index=True)
+    df = pd.concat([load_measurements(f) for f in files], ignore_index=True)
     mapped, rejected = map_frame(df)
-    obs = observations(mapped)
-    for o in obs:
-        _ROW_INFO[o.row.row_id] = (o.row.runtime_key, o.row.device_family, o.kernel)
-    dec = fit_phase(obs, "decode")
-    pre = fit_phase(obs, "prefill")
-    out = assemble(dec, pre)
-    out_meta = {
-        "fitted_on": [str(Path(f).name) for f in files],
-        "fit_date": date.today().isoformat(),
-        "method": "benchmarks/fit_efficiency.py (see its docstring)",
-        "rows_used": {"decode": len(dec["rows"]), "prefill": len(pre["rows"])},
-        "rows_file": "benchmarks/fit_rows_used.csv",
-        "in_sample_median_ape": {"decode": dec["median_ape"], "prefill": pre["median_ape"]},
-        "rows_not_mapped": len(rejected),
-    }
-    args.out.write_text(json.dumps({**out_meta, **out}, indent=1, sort_keys=False) + "\n")
+    result = fit(mapped)
     rows = pd.DataFrame(
-        dec["rows"] + pre["rows"],
-        columns=["row_id", "source_id", "phase", "measured", "fitted", "ape"],
+        result.pop("rows"), columns=["row_id", "source_id", "phase", "measured", "fitted", "ape"]
     )
+    meta = {
+        "fitted_on": [f.name for f in files],
+        "fit_date": date.today().isoformat(),
+        "method": "optimizer/calibrate.py (docstring); run benchmarks/fit_efficiency.py to reproduce",
+        "rows_used": rows.groupby("phase").size().to_dict(),
+        "rows_used_by_source": rows.groupby("source_id").size().to_dict(),
+        "rows_file": "benchmarks/fit_rows_used.csv",
+        "rows_not_used": len(rejected),
+    }
+    args.out.write_text(json.dumps({**meta, **result}, indent=1) + "\n")
     rows.to_csv(args.rows_out, index=False, float_format="%.4g")
-    print(f"decode: {len(dec['rows'])} rows, in-sample median APE {dec['median_ape']:.1%}")
-    print(f"prefill: {len(pre['rows'])} rows, in-sample median APE {pre['median_ape']:.1%}")
-    print(f"not mapped: {len(rejected)} rows")
-    reasons: dict[str, int] = defaultdict(int)
-    for r in rejected:
-        reasons[r.reason.split(";")[0][:90]] += 1
-    for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])[:12]:
-        print(f"  {v:4d}  {k}", flush=True)
-    print(f"wrote {args.out} and {args.rows_out}")
+    for phase, ape in result["in_sample_median_ape"].items():
+        print(f"{phase}: {meta['rows_used'].get(phase, 0)} rows, in-sample median APE {ape:.1%}")
+    print(f"rows not usable: {len(rejected)}")
+    for reason, n in Counter(r.reason.split(";")[0][:90] for r in rejected).most_common(10):
+        print(f"  {n:4d}  {reason}")
+    print(f"wrote {args.out.relative_to(ROOT)} and {args.rows_out.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
