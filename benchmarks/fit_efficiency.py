@@ -1,8 +1,9 @@
 """Fit the efficiency constants and write them where the engine reads them.
 
 Run:  python benchmarks/fit_efficiency.py [--data FILE.csv ...]
-Default data: the project's fitting set (shared/reference/measurements/calibration.csv) and the
-public benchmark database (catalog/data/benchmarks_public.csv). Writes
+Default data: the project's fitting set (catalog/data/benchmarks_calibration.csv, a copy of
+shared/reference/measurements/calibration.csv) and the public benchmark database
+(catalog/data/benchmarks_public.csv). Writes
 optimizer/perf/fitted_efficiency.json (constants + what they were fitted on) and
 benchmarks/fit_rows_used.csv (every row used, with its in-sample error). The model and the loss are
 described in optimizer/calibrate.py.
@@ -26,7 +27,7 @@ from optimizer.calibrate import fit  # noqa: E402
 from optimizer.measurements import load_measurements, map_frame  # noqa: E402
 
 DEFAULT_DATA = [
-    ROOT.parent / "shared/reference/measurements/calibration.csv",
+    ROOT / "catalog/data/benchmarks_calibration.csv",  # = shared/reference/measurements/calibration.csv
     ROOT / "catalog/data/benchmarks_public.csv",
 ]
 

@@ -179,6 +179,75 @@ def analyze(problem_file: str | None, as_json: bool, **kw: Any) -> None:
 
 
 @main.command()
+@click.option(
+    "--measurements", "measurements", type=click.Path(dir_okay=False), help="CSV in calibration.csv columns."
+)
+@click.option("--source", help="Only rows whose source_id contains this text.")
+@click.option("--device", help="Only rows whose device name contains this text.")
+@click.option(
+    "--metric", type=click.Choice(["decode_tok_s", "prefill_tok_s", "ttft_s", "total_throughput_tok_s"])
+)
+@click.option(
+    "--cv", is_flag=True, help="Also cross-validate: leave one source out, leave one device family out."
+)
+@click.option("--csv", "csv_out", type=click.Path(dir_okay=False), help="Write per-row results to this CSV.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@_fail_on_user_errors
+def validate(
+    measurements: str | None,
+    source: str | None,
+    device: str | None,
+    metric: str | None,
+    cv: bool,
+    csv_out: str | None,
+    as_json: bool,
+) -> None:
+    """Compare predictions with measured results (built-in database, or your own CSV).
+
+    \b
+    Example usage:
+      mlba validate
+      mlba validate --source S01 --metric decode_tok_s
+      mlba validate --measurements my_runs.csv --csv out.csv
+      mlba validate --cv
+    """
+    from optimizer.validate import builtin_measurements, cross_validate
+    from optimizer.validate import validate as run
+
+    if measurements:
+        from optimizer.measurements import load_measurements
+
+        try:
+            df = load_measurements(measurements)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"cannot read measurements {measurements}: {exc}") from None
+    else:
+        df = builtin_measurements()
+    report = run(df, source=source, device=device, metric=metric)
+    if csv_out:
+        report.frame().to_csv(csv_out, index=False)
+    cv_results = []
+    if cv:
+        from optimizer.validate import _filter
+
+        sub = _filter(df, source, device, metric)
+        progress = None if as_json else (lambda msg: click.echo(msg, err=True))
+        cv_results = [cross_validate(sub, by, progress) for by in ("source", "family")]
+    if as_json:
+        data = report.model_dump(mode="json")
+        if cv_results:
+            data["cv"] = [c.model_dump(mode="json") for c in cv_results]
+        click.echo(json.dumps(data, indent=1))
+        return
+    from optimizer.report.validation_table import render_cv, render_validation
+
+    console = _console()
+    render_validation(report, console)
+    for c in cv_results:
+        render_cv(c, console)
+
+
+@main.command()
 @click.argument("section", type=click.Choice(["devices", "models", "links", "quants", "runtimes"]))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--search", "-s", help="Only entries whose name or id contains this text.")

@@ -15,6 +15,8 @@ Model (per device, per token step):
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -81,9 +83,26 @@ PHYSICS_PRIOR = Efficiency(
 
 
 @cache
-def _fitted() -> dict:
+def _committed() -> dict:
     text = resources.files("optimizer.perf").joinpath("fitted_efficiency.json").read_text("utf-8")
     return json.loads(text)
+
+
+_OVERRIDE: list[dict] = []
+
+
+def _fitted() -> dict:
+    return _OVERRIDE[-1] if _OVERRIDE else _committed()
+
+
+@contextmanager
+def using_constants(constants: dict) -> Iterator[None]:
+    """Evaluate with other fitted constants (cross-validation refits), then restore."""
+    _OVERRIDE.append(constants)
+    try:
+        yield
+    finally:
+        _OVERRIDE.pop()
 
 
 def runtime_key(runtime: Runtime, device: Device) -> str:
