@@ -273,6 +273,33 @@ def assemble(dec: dict, pre: dict, row_info: dict[str, tuple[str, str, str]]) ->
     return {"groups": groups, "kernel_factors": kernel_factors}
 
 
+def fit_hop_overheads(mapped: list[MappedRow], constants: dict) -> tuple[dict[str, float], list]:
+    """Per runtime: the decode time a multi-device pipeline loses per hop beyond the link's own
+    latency and transfer (stream sync, copies through the host). Median over batch-1 rows."""
+    from optimizer.analyze import analyze
+    from optimizer.perf import efficiency
+
+    per_rk: dict[str, list[float]] = defaultdict(list)
+    used = []
+    trial = {**constants, "hop_overhead_us": {}}
+    with efficiency.using_constants(trial):
+        for r in mapped:
+            n = r.problem.devices[0].count
+            if r.metric != "decode_tok_s" or n < 2 or r.problem.workload.batch != 1 or r.flagged:
+                continue
+            a = analyze(r.problem)
+            if not a.fits:
+                continue
+            hops = len(a.links)
+            base = 1.0 / a.system.decode_tok_s - sum(lk.time_per_token_ms for lk in a.links) * 1e-3
+            link_only = sum(
+                lk.latency_us * 1e-6 + lk.bytes_per_token / (lk.bandwidth_gb_s * 1e9) for lk in a.links
+            )
+            per_rk[r.runtime_key].append((1.0 / r.measured - base - link_only) / hops)
+            used.append((r.row_id, r.source_id, "hop", r.measured, a.system.decode_tok_s, 0.0))
+    return {rk: round(max(0.0, float(np.median(v))) * 1e6, 2) for rk, v in per_rk.items()}, used
+
+
 def fit(mapped: list[MappedRow]) -> dict:
     """Fit every group on the usable rows of ``mapped``; returns the constants and the rows used."""
     obs = observations(mapped)
@@ -280,6 +307,7 @@ def fit(mapped: list[MappedRow]) -> dict:
     dec = fit_phase(obs, "decode")
     pre = fit_phase(obs, "prefill")
     out = assemble(dec, pre, row_info)
-    out["rows"] = dec["rows"] + pre["rows"]
+    out["hop_overhead_us"], hop_rows = fit_hop_overheads(mapped, out)
+    out["rows"] = dec["rows"] + pre["rows"] + hop_rows
     out["in_sample_median_ape"] = {"decode": dec["median_ape"], "prefill": pre["median_ape"]}
     return out

@@ -28,6 +28,7 @@ FAMILY_FALLBACK: dict[str, str] = {
     "nvidia-turing": "nvidia-ampere",
     "nvidia-blackwell": "nvidia-ada",
     "nvidia-blackwell-hbm": "nvidia-hopper",
+    "nvidia-ampere-hbm": "nvidia-hopper",
     "nvidia-jetson": "nvidia-gb10",
     "apple-m5": "apple-m4",
     "amd-rdna4": "amd-rdna3",
@@ -64,6 +65,7 @@ class Efficiency:
     token_overhead_s: float
     prefill_layer_overhead_s: float
     attention_eff: float  # attention kernels run at this fraction of compute_eff
+    hop_overhead_s: float  # runtime cost of handing activations to the next pipeline stage
     group: str  # which fitted group supplied the numbers
     exact: bool  # True when the group matched runtime, family and kernel
 
@@ -77,6 +79,7 @@ PHYSICS_PRIOR = Efficiency(
     token_overhead_s=1.0e-3,
     prefill_layer_overhead_s=50e-6,
     attention_eff=0.5,
+    hop_overhead_s=100e-6,
     group="physics-prior",
     exact=False,
 )
@@ -133,6 +136,7 @@ def lookup(runtime: Runtime, device: Device, quant: Quant) -> Efficiency:
             candidates += [f"{rk}|{fam}|{quant.kernel}", f"{rk}|{fam}|*"]
         candidates += [f"{rk}|*|{quant.kernel}", f"{rk}|*|*"]
     for i, key in enumerate(candidates):
+        rk = key.split("|", 1)[0]
         g = groups.get(key)
         if g is None:
             continue
@@ -146,6 +150,8 @@ def lookup(runtime: Runtime, device: Device, quant: Quant) -> Efficiency:
             token_overhead_s=g["token_overhead_us"] * 1e-6,
             prefill_layer_overhead_s=g.get("prefill_layer_overhead_us", 50.0) * 1e-6,
             attention_eff=g.get("attention_eff", PHYSICS_PRIOR.attention_eff),
+            hop_overhead_s=_fitted().get("hop_overhead_us", {}).get(rk, PHYSICS_PRIOR.hop_overhead_s * 1e6)
+            * 1e-6,
             group=key,
             exact=i == 0,
         )

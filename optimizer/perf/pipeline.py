@@ -33,6 +33,9 @@ from optimizer.results import (
 )
 
 PREFILL_CHUNK = 512  # tokens per prefill micro-batch (llama.cpp's default ubatch)
+# llama.cpp pipelines the micro-batches of one logical batch (n_batch, default 2048 tokens) across
+# devices and synchronises between batches; other engines stream micro-batches continuously.
+PIPELINE_SYNC_TOKENS = {"llama.cpp": 2048, "ollama": 2048, "lm-studio": 2048}
 MAX_SIMULATED_CHUNKS = 64  # longer prompts are simulated in coarser chunks
 
 
@@ -93,7 +96,7 @@ def _decode_time(
         )
         for st in stages
     ]
-    hop_t = [_hop_s(h, act * b) for h in hops]
+    hop_t = [_hop_s(h, act * b) + stages[i].eff.hop_overhead_s for i, h in enumerate(hops)]
     sequential = sum(s.total_s for s in seq) + sum(hop_t)
     n = len(stages)
     if b == 1 or n == 1:
@@ -132,7 +135,12 @@ def _prefill_time(rp: ResolvedProblem, stages: list[Stage], hops: list[Link]) ->
     act = activation_bytes_per_token(rp.model)
     finish = [0.0] * len(stages)
     busy = [0.0] * len(stages)
+    sync = PIPELINE_SYNC_TOKENS.get(stages[0].inst.runtime.engine)
+    groups_per_sync = max(1, int(sync // per_group)) if sync else groups
     for g in range(groups):
+        if g and g % groups_per_sync == 0:
+            barrier = finish[-1]
+            finish = [max(f, barrier) for f in finish]
         offset = int(g * per_group) % max(1, w.prompt_tokens) if w.batch > 1 else int(g * per_group)
         past = w.cached_tokens + offset
         ready = 0.0
@@ -154,7 +162,10 @@ def _prefill_time(rp: ResolvedProblem, stages: list[Stage], hops: list[Link]) ->
             start = max(ready, finish[i])
             finish[i] = start + t
             busy[i] += t
-            ready = finish[i] + (_hop_s(hops[i], act * per_group) if i < len(hops) else 0.0)
+            if i < len(hops):
+                ready = finish[i] + _hop_s(hops[i], act * per_group) + st.eff.hop_overhead_s
+            else:
+                ready = finish[i]
     return finish[-1], busy
 
 
