@@ -246,6 +246,10 @@ def cross_validate(
                 group_rows = [_row(raw, m, predict) for raw, m in members]
         else:
             group_rows = [_row(raw, m, predict) for raw, m in members]
-        held[group_key] = _summary(r.ape for r in group_rows if r.ape is not None)  # type: ignore[misc]
+        held[group_key] = _summary(
+            r.ape
+            for r in group_rows
+            if r.ape is not None and r.status != "flagged-anomaly"  # type: ignore[misc]
+        )
         rows += group_rows
     return CvResult(scheme=f"leave-one-{by}-out", summary=summarize(rows), held_out=held)

@@ -82,7 +82,8 @@ def render_cv(cv: CvResult, console: Console) -> None:
     console.print(_summary_table(f"{cv.scheme}: error on each held-out group", cv.held_out))
     s = cv.summary
     console.print(
-        f"[bold]{cv.scheme}[/]: decode median APE {_pct(s.decode.median_ape)}, within 30% {_pct(s.decode.within_30pct)} "
+        f"[bold]{cv.scheme}[/]: decode median APE {_pct(s.decode.median_ape)}, "
+        f"within 30% {_pct(s.decode.within_30pct)} "
         f"({s.decode.n}) · prefill median APE {_pct(s.prefill.median_ape)} ({s.prefill.n}) · "
         f"multi-device median APE {_pct(s.multi_device.median_ape)} ({s.multi_device.n})"
     )
