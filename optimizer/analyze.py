@@ -28,13 +28,65 @@ def default_layers(rp: ResolvedProblem) -> list[int]:
         raise ProblemError(f"{exc}; use fewer devices") from None
 
 
-def analyze_resolved(rp: ResolvedProblem) -> Analysis:
+def analyze_resolved(rp: ResolvedProblem, evidence: bool = True) -> Analysis:
     layers = list(rp.problem.layers) if rp.problem.layers is not None else default_layers(rp)
     if sum(layers) != rp.model.layers:
         raise ProblemError(f"layers sum to {sum(layers)} but {rp.model.name} has {rp.model.layers}")
-    return evaluate_pipeline(rp, layers, strategy=rp.problem.strategy)
+    a = evaluate_pipeline(rp, layers, strategy=rp.problem.strategy)
+    return with_evidence(rp, a) if evidence else a
 
 
-def analyze(problem: Problem) -> Analysis:
-    """Predict rates, memory, bottlenecks, power and cost for ``problem``."""
-    return analyze_resolved(resolve(problem))
+def with_evidence(rp: ResolvedProblem, a: Analysis) -> Analysis:
+    """Add uncertainty bands and the nearest known measurements of the same setup."""
+    from optimizer import evidence
+    from optimizer.perf.efficiency import runtime_key
+
+    slowest = max(a.devices, key=lambda d: d.decode_step_ms)
+    inst = rp.devices[slowest.index]
+    rk, fam = runtime_key(inst.runtime, inst.device), inst.device.family
+    s = a.system
+    bands = {
+        "decode_tok_s": evidence.band("decode_tok_s", rk, fam, s.decode_tok_s),
+        "prefill_tok_s": evidence.band("prefill_tok_s", rk, fam, s.prefill_tok_s),
+        "ttft_s": evidence.band("ttft_s", rk, fam, s.ttft_s),
+    }
+    found = []
+    if len({i.device.id for i in rp.devices}) == 1 and rp.problem.layers is None:
+        rows = evidence.matching_measurements(
+            inst.device.id, len(rp.devices), rp.model.id, rp.quant.id, rp.runtime.engine
+        )
+        w = rp.problem.workload
+        for metric in ("decode_tok_s", "prefill_tok_s", "ttft_s"):
+            for r in evidence.nearest(rows, metric, w.prompt_tokens, w.gen_tokens, w.batch, n=2):
+                found.append(evidence.to_measurement(r, _predict_row(rp, r)))
+    return a.model_copy(update={"uncertainty": bands, "benchmarks": found})
+
+
+def _predict_row(rp: ResolvedProblem, r: dict[str, str]) -> float:
+    """The engine's figure for the workload of an indexed measurement row."""
+    from dataclasses import replace
+
+    from optimizer.problem import Workload
+
+    prompt = int(float(r["prompt_tokens"] or 0))
+    batch = int(r["batch"])
+    if r["metric"] == "decode_tok_s":
+        w = Workload(prompt_tokens=prompt, gen_tokens=max(1, int(float(r["gen_tokens"] or 1))), batch=batch)
+    else:
+        w = Workload(
+            prompt_tokens=max(1, prompt),
+            gen_tokens=1,
+            batch=batch,
+            cached_tokens=int(float(r["cached_tokens"] or 0)),
+        )
+    other = replace(rp, problem=rp.problem.model_copy(update={"workload": w, "layers": None}))
+    a = analyze_resolved(other, evidence=False)
+    if r["metric"] == "decode_tok_s":
+        return a.system.decode_tok_s_total if batch > 1 else a.system.decode_tok_s
+    return a.system.prefill_tok_s if r["metric"] == "prefill_tok_s" else a.system.ttft_s
+
+
+def analyze(problem: Problem, evidence: bool = True) -> Analysis:
+    """Predict rates, memory, bottlenecks, power and cost for ``problem``; with ``evidence``, add
+    uncertainty bands and the nearest known measurements of the same setup."""
+    return analyze_resolved(resolve(problem), evidence=evidence)

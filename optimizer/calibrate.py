@@ -287,7 +287,7 @@ def fit_hop_overheads(mapped: list[MappedRow], constants: dict) -> tuple[dict[st
             n = r.problem.devices[0].count
             if r.metric != "decode_tok_s" or n < 2 or r.problem.workload.batch != 1 or r.flagged:
                 continue
-            a = analyze(r.problem)
+            a = analyze(r.problem, evidence=False)
             if not a.fits:
                 continue
             hops = len(a.links)

@@ -74,6 +74,30 @@ class SystemResult(_Out):
     bottleneck_detail: str
 
 
+class Band(_Out):
+    """Where the true figure likely lies: covers 80% of cross-validated errors of the closest group."""
+
+    low: float
+    high: float
+    ape_p80: float
+    basis: str
+
+
+class Measurement(_Out):
+    """A known measurement of the same setup, beside the engine's prediction for its workload."""
+
+    source_id: str
+    source_url: str
+    row_id: str
+    metric: str
+    batch: int
+    prompt_tokens: int
+    gen_tokens: int
+    measured: float
+    predicted: float
+    error: float  # predicted / measured - 1
+
+
 class WorkloadEcho(_Out):
     prompt_tokens: int
     gen_tokens: int
@@ -98,3 +122,5 @@ class Analysis(_Out):
     warnings: list[str]
     notes: list[str]
     max_context_fits: int | None
+    uncertainty: dict[str, Band] = {}
+    benchmarks: list[Measurement] = []

@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from optimizer.analyze import analyze
 from optimizer.measurements import MappedRow, Rejected, load_measurements, map_row
@@ -98,7 +98,7 @@ def _summary(values: Iterable[float]) -> MetricSummary:
 
 def predict(row: MappedRow) -> float:
     """The engine's figure for the metric a measurement reports."""
-    a = analyze(row.problem)
+    a = analyze(row.problem, evidence=False)
     if row.metric == "decode_tok_s":
         return a.system.decode_tok_s_total if row.problem.workload.batch > 1 else a.system.decode_tok_s
     if row.metric == "prefill_tok_s":
@@ -135,7 +135,7 @@ def _row(raw: dict, mapped: MappedRow | Rejected, predict_fn: Callable[[MappedRo
         return ValidationRow(
             **base, measured=measured, predicted=None, ape=None, status="error", reason=str(exc)
         )
-    a_fits = analyze(mapped.problem).fits
+    a_fits = analyze(mapped.problem, evidence=False).fits
     ape = abs(pred / mapped.measured - 1.0)
     status: Status = "ok"
     reason = ""
@@ -211,6 +211,7 @@ class CvResult(BaseModel):
     scheme: str
     summary: ValidationSummary
     held_out: dict[str, MetricSummary]
+    rows: list[ValidationRow] = Field(default_factory=list, exclude=True)
 
 
 def cross_validate(
@@ -252,4 +253,4 @@ def cross_validate(
             if r.ape is not None and r.status != "flagged-anomaly"  # type: ignore[misc]
         )
         rows += group_rows
-    return CvResult(scheme=f"leave-one-{by}-out", summary=summarize(rows), held_out=held)
+    return CvResult(scheme=f"leave-one-{by}-out", summary=summarize(rows), held_out=held, rows=rows)

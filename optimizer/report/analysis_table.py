@@ -103,6 +103,24 @@ def render_analysis(a: Analysis, console: Console) -> None:
                 note,
             )
         console.print(lt)
+    if a.uncertainty:
+        parts = []
+        for key, label in (("decode_tok_s", "decode"), ("prefill_tok_s", "prefill"), ("ttft_s", "TTFT")):
+            b = a.uncertainty.get(key)
+            if b is not None:
+                if key == "ttft_s":
+                    parts.append(f"{label} {b.low:.3g}–{b.high:.3g} s")
+                else:
+                    parts.append(f"{label} {_rate(b.low)}–{_rate(b.high)}")
+        basis = a.uncertainty["decode_tok_s"].basis
+        console.print(f"Likely range (80% of cross-validated errors): {' · '.join(parts)}  [dim]({basis})[/]")
+    for m in a.benchmarks:
+        what = {"decode_tok_s": "decode", "prefill_tok_s": "prefill", "ttft_s": "TTFT"}[m.metric]
+        load = f"pp{m.prompt_tokens}" if m.metric != "decode_tok_s" else f"tg{m.gen_tokens}@{m.prompt_tokens}"
+        console.print(
+            f"Benchmark: {what} {m.measured:,.4g} ({load}, batch {m.batch}) [{m.source_id}]; "
+            f"predicted {m.predicted:,.4g}, {100 * m.error:+.0f}%  [dim]{m.source_url}[/]"
+        )
     for note in a.notes:
         console.print(f"[cyan]note:[/] {note}")
     for warn in a.warnings:
