@@ -11,7 +11,7 @@ from optimizer.perf.workload import whole_model
 from optimizer.problem import ResolvedProblem
 
 if TYPE_CHECKING:
-    from optimizer.perf.pipeline import Stage
+    from optimizer.perf.plan import Placed as Stage
     from optimizer.results import Analysis
 
 # Quantizations suggested, from the highest quality down, when a model does not fit.
@@ -99,7 +99,9 @@ def warnings_for(rp: ResolvedProblem, a: Analysis, stages: list[Stage]) -> list[
         out.append(f"context {w.context_tokens:,} exceeds the model's {rp.model.max_context:,} tokens")
     from optimizer.perf.efficiency import runtime_key
 
-    for d, inst in zip(a.devices, [st.inst for st in stages], strict=True):
+    by_index = {d.index: d for d in a.devices}
+    for inst in [st.inst for st in stages]:
+        d = by_index[inst.index]
         own = runtime_key(inst.runtime, inst.device)
         if d.efficiency_group == "physics-prior":
             out.append(

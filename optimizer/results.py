@@ -36,6 +36,9 @@ class DeviceResult(_Out):
     power_w: float
     idle_power_assumed: bool
     efficiency_group: str
+    stage: int = 0  # position in the pipeline chain
+    tp_group: int | None = None  # size of its tensor/expert/context group, if any
+    role: str = "prefill+decode"  # prefill, decode, prefill+decode, replica k
 
 
 class LinkResult(_Out):
@@ -45,6 +48,7 @@ class LinkResult(_Out):
     inferred: bool
     bandwidth_gb_s: float
     latency_us: float
+    traffic: str = "pipeline"  # pipeline, tensor group, expert group, context group, kv handoff
     bytes_per_token: float
     time_per_token_ms: float
     utilization: float

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from catalog.schema import Device, Model, Quant, Runtime
-from optimizer.perf.workload import Slice, kv_read_bytes, weight_bytes
+from optimizer.perf.workload import FULL, Shard, Slice, kv_read_bytes, weight_bytes
 
 GB = 1e9
 
@@ -79,10 +79,11 @@ def memory_use(
     context_tokens: int,
     batch: int,
     kv_bytes: float,
+    shard: Shard = FULL,
 ) -> MemoryUse:
-    kv = batch * kv_read_bytes(model, s, context_tokens, kv_bytes)
+    kv = batch * shard.kv * kv_read_bytes(model, s, context_tokens, kv_bytes)
     return MemoryUse(
-        weights_gb=weight_bytes(model, quant, s) / GB,
+        weights_gb=weight_bytes(model, quant, s, shard) / GB,
         kv_cache_gb=kv / GB,
         activations_gb=activation_bytes(model, s, batch) / GB,
         overhead_gb=runtime.memory_overhead_gb,
@@ -100,18 +101,19 @@ def max_context_that_fits(
     s: Slice,
     batch: int,
     kv_bytes: float,
+    shard: Shard = FULL,
 ) -> int:
     """Largest context per sequence whose KV cache still fits (0 if the weights alone do not)."""
-    base = memory_use(device, memory_gb, runtime, model, quant, s, 0, batch, kv_bytes)
+    base = memory_use(device, memory_gb, runtime, model, quant, s, 0, batch, kv_bytes, shard)
     free = (base.usable_gb - base.total_gb) * GB
     if free <= 0:
         return 0
     lo, hi = 0, max(model.max_context, 1)
-    if batch * kv_read_bytes(model, s, hi, kv_bytes) <= free:
+    if batch * shard.kv * kv_read_bytes(model, s, hi, kv_bytes) <= free:
         return hi
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if batch * kv_read_bytes(model, s, mid, kv_bytes) <= free:
+        if batch * shard.kv * kv_read_bytes(model, s, mid, kv_bytes) <= free:
             lo = mid
         else:
             hi = mid - 1

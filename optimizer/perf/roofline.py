@@ -8,6 +8,8 @@ from typing import Literal
 from catalog.schema import Device, Dtype, Model, Quant
 from optimizer.perf.efficiency import Efficiency
 from optimizer.perf.workload import (
+    FULL,
+    Shard,
     Slice,
     active_flops_per_token,
     attention_flops,
@@ -80,13 +82,15 @@ def decode_step(
     batch: int,
     kv_bytes: float,
     engine: str | None = None,
+    shard: Shard = FULL,
 ) -> StepTime:
-    """One decode step of ``batch`` sequences, each with ``context`` tokens already cached."""
-    bytes_read = decode_weight_bytes(model, quant, s, batch) + batch * kv_read_bytes(
+    """One decode step of ``batch`` sequences, each with ``context`` tokens already cached, for the
+    ``shard`` of slice ``s`` one device holds."""
+    bytes_read = decode_weight_bytes(model, quant, s, batch, shard) + batch * shard.kv * kv_read_bytes(
         model, s, context, kv_bytes
     )
-    matmul = batch * active_flops_per_token(model, s)
-    attn = batch * attention_flops(model, s, 1, int(context))
+    matmul = batch * active_flops_per_token(model, s, shard)
+    attn = batch * shard.kv * shard.tokens * attention_flops(model, s, 1, int(context))
     bw = device.bandwidth_gb_s * 1e9 * eff.bw_eff
     peak = peak_tflops(device, quant.compute_dtype, engine) * 1e12 * eff.compute_eff
     overhead = s.layers * eff.layer_overhead_s + eff.token_overhead_s
@@ -104,11 +108,12 @@ def prefill_chunk(
     past: int,
     kv_bytes: float,
     engine: str | None = None,
+    shard: Shard = FULL,
 ) -> StepTime:
     """Process ``tokens`` prompt tokens after ``past`` cached ones (one micro-batch)."""
-    matmul = tokens * active_flops_per_token(model, s)
-    attn = attention_flops(model, s, tokens, past)
-    bytes_read = decode_weight_bytes(model, quant, s, max(1, tokens)) + kv_read_bytes(
+    matmul = tokens * active_flops_per_token(model, s, shard)
+    attn = shard.kv * shard.tokens * attention_flops(model, s, tokens, past)
+    bytes_read = decode_weight_bytes(model, quant, s, max(1, tokens), shard) + shard.kv * kv_read_bytes(
         model, s, past + tokens, kv_bytes
     )
     bw = device.bandwidth_gb_s * 1e9 * eff.bw_eff

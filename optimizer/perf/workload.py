@@ -20,6 +20,25 @@ VISION_BITS = 16.0  # vision towers ship unquantized (GGUF mmproj f16, MLX keeps
 
 
 @dataclass(frozen=True)
+class Shard:
+    """The share of a slice's work one device does under tensor, expert or context parallelism.
+
+    ``dense``: non-expert weights and their FLOPs (attention, dense FFN, shared experts, embedding and
+    head; 1/t under tensor parallel degree t). ``experts``: routed experts (1/t under TP, 1/n under
+    expert parallel). ``kv``: KV cache held and read, and attention FLOPs (1/t under TP when the KV
+    heads divide; 1/n of the sequence under context parallel decode). ``tokens``: the share of the
+    tokens this device computes (1/n of the prompt under context parallel prefill)."""
+
+    dense: float = 1.0
+    experts: float = 1.0
+    kv: float = 1.0
+    tokens: float = 1.0
+
+
+FULL = Shard()
+
+
+@dataclass(frozen=True)
 class Slice:
     start: int
     end: int  # exclusive
@@ -49,19 +68,20 @@ def _head_params(pb: ParamBreakdown) -> float:
     return pb.output_head if pb.output_head else pb.embedding  # tied: the head reads the embedding
 
 
-def weight_bytes(m: Model, q: Quant, s: Slice) -> float:
-    """Bytes of all weights resident on the device holding ``s``."""
+def weight_bytes(m: Model, q: Quant, s: Slice, shard: Shard = FULL) -> float:
+    """Bytes of the weights resident on one device holding ``shard`` of slice ``s``."""
     pb = param_breakdown(m)
     body, emb_bits, out_bits = _bits(q)
     dense, moe = _counts(pb, s)
-    layer_params = dense * (pb.attention_per_layer + pb.dense_ffn_per_layer) + moe * (
-        pb.attention_per_layer + pb.moe_routed_per_layer + pb.moe_shared_per_layer
+    non_expert = dense * (pb.attention_per_layer + pb.dense_ffn_per_layer) + moe * (
+        pb.attention_per_layer + pb.moe_shared_per_layer
     )
-    total = layer_params * body / 8 + pb.extra * body / 8 * (s.layers / m.layers)
+    non_expert += pb.extra * (s.layers / m.layers)
+    total = non_expert * shard.dense * body / 8 + moe * pb.moe_routed_per_layer * shard.experts * body / 8
     if s.has_embedding:
-        total += pb.embedding * emb_bits / 8 + pb.vision * VISION_BITS / 8
+        total += (pb.embedding * emb_bits / 8 + pb.vision * VISION_BITS / 8) * shard.dense
     if s.has_head and pb.output_head:
-        total += pb.output_head * out_bits / 8
+        total += pb.output_head * out_bits / 8 * shard.dense
     return total
 
 
@@ -70,20 +90,24 @@ def experts_touched(experts: int, active: int, batch: int) -> float:
     return experts * (1.0 - (1.0 - active / experts) ** batch)
 
 
-def decode_weight_bytes(m: Model, q: Quant, s: Slice, batch: int = 1) -> float:
-    """Weight bytes read for one decode step of ``batch`` sequences (MoE: experts touched)."""
+def decode_weight_bytes(m: Model, q: Quant, s: Slice, batch: int = 1, shard: Shard = FULL) -> float:
+    """Weight bytes one device reads for a decode step of ``batch`` sequences (MoE: the experts the
+    batch touches, spread evenly over the devices that hold experts)."""
     pb = param_breakdown(m)
     body, _, out_bits = _bits(q)
     dense, moe = _counts(pb, s)
-    per_moe = pb.attention_per_layer + pb.moe_shared_per_layer
+    non_expert = dense * (pb.attention_per_layer + pb.dense_ffn_per_layer) + moe * (
+        pb.attention_per_layer + pb.moe_shared_per_layer
+    )
+    non_expert += pb.extra * (s.layers / m.layers)
+    experts = 0.0
     if m.moe is not None:
         per_expert = pb.moe_routed_per_layer / m.moe.experts
-        per_moe += per_expert * experts_touched(m.moe.experts, m.moe.active_experts, batch)
-    params = dense * (pb.attention_per_layer + pb.dense_ffn_per_layer) + moe * per_moe
-    total = params * body / 8 + pb.extra * body / 8 * (s.layers / m.layers)
+        experts = moe * per_expert * experts_touched(m.moe.experts, m.moe.active_experts, batch)
+    total = (non_expert * shard.dense + experts * shard.experts) * body / 8
     if s.has_head:
         head_bits = out_bits if pb.output_head else _bits(q)[1]
-        total += _head_params(pb) * head_bits / 8
+        total += _head_params(pb) * head_bits / 8 * shard.dense
     return total
 
 
@@ -97,16 +121,19 @@ def kv_read_bytes(m: Model, s: Slice, context: float, kv_bytes: float) -> float:
     return share * per_tok * (full * context + a.sliding_window_layers * window)
 
 
-def active_flops_per_token(m: Model, s: Slice) -> float:
-    """2 x active parameters of the slice (matmul FLOPs per token, attention scores excluded)."""
+def active_flops_per_token(m: Model, s: Slice, shard: Shard = FULL) -> float:
+    """2 x active parameters of the slice this device computes (matmul FLOPs per token)."""
     pb = param_breakdown(m)
     dense, moe = _counts(pb, s)
-    per_moe = pb.attention_per_layer + pb.moe_active_routed_per_layer + pb.moe_shared_per_layer
-    params = dense * (pb.attention_per_layer + pb.dense_ffn_per_layer) + moe * per_moe
-    params += pb.extra * (s.layers / m.layers)
+    non_expert = dense * (pb.attention_per_layer + pb.dense_ffn_per_layer) + moe * (
+        pb.attention_per_layer + pb.moe_shared_per_layer
+    )
+    non_expert += pb.extra * (s.layers / m.layers)
     if s.has_head:
-        params += _head_params(pb)
-    return 2.0 * params
+        non_expert += _head_params(pb)
+    return (
+        2.0 * shard.tokens * (non_expert * shard.dense + moe * pb.moe_active_routed_per_layer * shard.experts)
+    )
 
 
 def attention_flops(m: Model, s: Slice, new_tokens: int, past_tokens: int) -> float:
