@@ -71,13 +71,14 @@ def observations(rows: list[MappedRow]) -> list[Obs]:
         w = p.workload
         if r.metric == "decode_tok_s":
             ctx = w.prompt_tokens + (w.gen_tokens - 1) / 2
-            nbytes = decode_weight_bytes(m, q, s, 1) + kv_read_bytes(m, s, ctx, rp.kv_bytes_per_element)
+            weights = decode_weight_bytes(m, q, s, 1)
+            kv = kv_read_bytes(m, s, ctx, rp.kv_bytes_per_element)
             out.append(
                 Obs(
                     r,
                     "decode",
-                    nbytes / (d.bandwidth_gb_s * 1e9),
-                    0.0,
+                    weights / (d.bandwidth_gb_s * 1e9),
+                    kv / (d.bandwidth_gb_s * 1e9),
                     m.layers,
                     1,
                     1.0 / r.measured,
@@ -121,7 +122,7 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
     jf = {k: len(ik) + i for i, k in enumerate(rk_fam)}
     hf = {k: len(ik) + len(jf) + i for i, k in enumerate(rk_fam)}
     base = len(ik) + len(jf) + len(hf)  # hf: decode overhead / prefill attention multiplier
-    n_over = 2
+    n_over = 3
     lo = {rk: base + n_over * i for i, rk in enumerate(rks)}
     x0 = np.zeros(base + n_over * len(rks))
     x0[: len(ik)] = math.log(0.6 if phase == "decode" else 0.4)
@@ -129,11 +130,13 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
         # decode: per-layer and per-token overheads; prefill: per-layer-chunk overhead, attention eff
         x0[lo[rk]] = math.log(PRIOR_LAYER_US[phase] * 1e-6)
         x0[lo[rk] + 1] = math.log(PRIOR_TOKEN_US * 1e-6 if phase == "decode" else 0.2)
+        x0[lo[rk] + 2] = 0.0  # decode: KV-cache read efficiency relative to weights (prior 1)
     prior = x0.copy()
     strength = np.full(len(x0) - base, PRIOR_STRENGTH)
+    strength[2::3] = 0.05 if phase == "decode" else 10.0  # KV efficiency: free in decode, unused in prefill
     if phase == "prefill":
-        strength[0::2] = 1.0  # per-chunk layer overhead: pinned near its prior
-        strength[1::2] = 0.01  # attention efficiency: free
+        strength[0::3] = 1.0  # per-chunk layer overhead: pinned near its prior
+        strength[1::3] = 0.01  # attention efficiency: free
     combos = sorted({(o.row.runtime_key, o.kernel, o.row.device_family) for o in obs})
 
     def predict(x: np.ndarray) -> np.ndarray:
@@ -145,7 +148,12 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
             c = lo[o.row.runtime_key]
             if phase == "decode":
                 h = math.exp(x[hf[(o.row.runtime_key, o.row.device_family)]])
-                t[n] = o.unit_s / eta + h * (o.layers * math.exp(x[c]) + math.exp(x[c + 1]))
+                kv_eff = math.exp(x[c + 2])
+                t[n] = (
+                    o.unit_s / eta
+                    + o.attn_s / (eta * kv_eff)
+                    + h * (o.layers * math.exp(x[c]) + math.exp(x[c + 1]))
+                )
             else:
                 attn_eff = min(1.0, math.exp(x[c + 1] + x[hf[(o.row.runtime_key, o.row.device_family)]]))
                 t[n] = o.unit_s / eta + o.attn_s / (eta * attn_eff) + o.chunks * o.layers * math.exp(x[c])
@@ -174,6 +182,7 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
     lower[base:] = math.log(1e-8)
     upper[base:] = math.log(0.05)
     for rk in rks:
+        lower[lo[rk] + 2], upper[lo[rk] + 2] = math.log(0.05), 0.0
         if phase == "prefill":
             lower[lo[rk] + 1], upper[lo[rk] + 1] = math.log(0.05), 0.0
     sol = least_squares(residuals, x0, bounds=(lower, upper))
@@ -184,7 +193,7 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
         "eta": {f"{rk}|{k}": math.exp(x[i]) for (rk, k), i in ik.items()},
         "family": {f"{rk}|{f}": math.exp(x[j]) for (rk, f), j in jf.items()},
         "overhead_family": {f"{rk}|{f}": math.exp(x[j]) for (rk, f), j in hf.items()},
-        "overheads": {rk: [math.exp(x[lo[rk]]), math.exp(x[lo[rk] + 1])] for rk in rks},
+        "overheads": {rk: [math.exp(x[lo[rk] + i]) for i in range(n_over)] for rk in rks},
         "rows": [
             (o.row.row_id, o.row.source_id, phase, o.row.measured, float(p_), float(a))
             for o, p_, a in zip(obs, pred, ape, strict=True)
@@ -217,7 +226,7 @@ def assemble(dec: dict, pre: dict, row_info: dict[str, tuple[str, str, str]]) ->
         for k, v in de.items():
             if d_all:
                 kernel_ratios[k].append(v / d_all)
-        d_over = dec["overheads"].get(rk, [15e-6, 1e-3])
+        d_over = dec["overheads"].get(rk, [15e-6, 1e-3, 1.0])
         p_over = pre["overheads"].get(rk, [50e-6, 0.5])
         kernels = set(de) | set(pe)
         families = set(df_) | set(pf_)
@@ -233,6 +242,7 @@ def assemble(dec: dict, pre: dict, row_info: dict[str, tuple[str, str, str]]) ->
                 "layer_overhead_us": round(h * d_over[0] * 1e6, 3),
                 "token_overhead_us": round(h * d_over[1] * 1e6, 2),
                 "prefill_layer_overhead_us": round(p_over[0] * 1e6, 3),
+                "kv_eff": round(d_over[2], 4),
                 "attention_eff": round(min(1.0, p_over[1] * (afam.get(fam, 1.0) if fam else 1.0)), 4),
                 "n_decode": n_dec,
                 "n_prefill": n_pre,

@@ -38,6 +38,9 @@ COLUMNS = [
     "notes",
 ]
 COMPARABLE_METRICS = ("decode_tok_s", "prefill_tok_s", "ttft_s")
+# Words in a row's notes that mark a value the source itself distrusts or has superseded (an older
+# runtime version measured for comparison); such rows are shown but neither fitted nor summarised.
+FLAG_WORDS = ("anomal", "before the pr", "superseded")
 _DEPTH = re.compile(r"@\s*d(\d+)")
 
 
@@ -112,9 +115,10 @@ def map_row(row: dict[str, Any]) -> MappedRow | Rejected:
     depth_m = _DEPTH.search(text)
     depth = int(depth_m.group(1)) if depth_m else 0
     if metric == "decode_tok_s":
-        if gen is None:
-            return Rejected(rid, src, metric, "decode row without generated-token count")
-        workload = Workload(prompt_tokens=prompt, gen_tokens=max(1, int(gen)), batch=int(batch_raw))
+        if gen is None and _num(row.get("prompt_tokens")) is None:
+            return Rejected(rid, src, metric, "decode row with neither context nor generated-token count")
+        # generated count not stated: read the rate as measured at the stated context
+        workload = Workload(prompt_tokens=prompt, gen_tokens=max(1, int(gen or 1)), batch=int(batch_raw))
     elif metric == "prefill_tok_s":
         if prompt <= 0:
             return Rejected(rid, src, metric, "prefill row without prompt length")
@@ -151,7 +155,9 @@ def map_row(row: dict[str, Any]) -> MappedRow | Rejected:
         depth=depth,
         device_family=dev.entry.family,
         runtime_key=runtime_key(runtime, dev.entry),
-        flagged="anomal" in str(row.get("notes", "")).lower(),
+        flagged=any(
+            word in f"{row.get('notes', '')} {row.get('backend', '')}".lower() for word in FLAG_WORDS
+        ),
     )
 
 

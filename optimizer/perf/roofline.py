@@ -86,8 +86,10 @@ def decode_step(
 ) -> StepTime:
     """One decode step of ``batch`` sequences, each with ``context`` tokens already cached, for the
     ``shard`` of slice ``s`` one device holds."""
-    bytes_read = decode_weight_bytes(model, quant, s, batch, shard) + batch * shard.kv * kv_read_bytes(
-        model, s, context, kv_bytes
+    # KV-cache reads run at kv_eff of the weights' streaming efficiency (fitted per runtime)
+    bytes_read = (
+        decode_weight_bytes(model, quant, s, batch, shard)
+        + batch * shard.kv * kv_read_bytes(model, s, context, kv_bytes) / eff.kv_eff
     )
     matmul = batch * active_flops_per_token(model, s, shard)
     attn = batch * shard.kv * shard.tokens * attention_flops(model, s, 1, int(context))
@@ -113,8 +115,9 @@ def prefill_chunk(
     """Process ``tokens`` prompt tokens after ``past`` cached ones (one micro-batch)."""
     matmul = tokens * active_flops_per_token(model, s, shard)
     attn = shard.kv * shard.tokens * attention_flops(model, s, tokens, past)
-    bytes_read = decode_weight_bytes(model, quant, s, max(1, tokens), shard) + shard.kv * kv_read_bytes(
-        model, s, past + tokens, kv_bytes
+    bytes_read = (
+        decode_weight_bytes(model, quant, s, max(1, tokens), shard)
+        + shard.kv * kv_read_bytes(model, s, past + tokens, kv_bytes) / eff.kv_eff
     )
     bw = device.bandwidth_gb_s * 1e9 * eff.bw_eff
     peak = peak_tflops(device, quant.compute_dtype, engine) * 1e12 * eff.compute_eff
