@@ -77,7 +77,7 @@ def fit_hint(rp: ResolvedProblem, missing_gb: float) -> str:
     apple = [i for i in rp.devices if i.device.kind == "apple_soc"]
     if apple and missing_gb < sum(0.9 * i.memory_gb - usable_memory_gb(i.device, i.memory_gb) for i in apple):
         hints.append(
-            "or raise macOS's GPU wired-memory limit (sudo sysctl iogpu.wired_limit_mb=N), "
+            "raise macOS's GPU wired-memory limit (sudo sysctl iogpu.wired_limit_mb=N), "
             "which leaves the OS less room"
         )
     return "try " + ", or ".join(hints) if hints else "try more devices or a smaller quantization"
