@@ -29,11 +29,41 @@ def default_layers(rp: ResolvedProblem) -> list[int]:
 
 
 def analyze_resolved(rp: ResolvedProblem, evidence: bool = True) -> Analysis:
+    strategy = rp.problem.strategy
+    if strategy != "pipeline":
+        return _analyze_strategy(rp, strategy, evidence)
     layers = list(rp.problem.layers) if rp.problem.layers is not None else default_layers(rp)
     if sum(layers) != rp.model.layers:
         raise ProblemError(f"layers sum to {sum(layers)} but {rp.model.name} has {rp.model.layers}")
-    a = evaluate_pipeline(rp, layers, strategy=rp.problem.strategy)
+    a = evaluate_pipeline(rp, layers, strategy=strategy)
     return with_evidence(rp, a) if evidence else a
+
+
+def _analyze_strategy(rp: ResolvedProblem, strategy: str, evidence: bool) -> Analysis:
+    """Analyze a named strategy (or AUTO's choice) through the solver's candidate builders."""
+    from optimizer.perf.plan import evaluate_plan
+    from optimizer.solve import candidates as cb
+    from optimizer.solve.auto import auto_resolved
+
+    if strategy == "auto":
+        return auto_resolved(rp).analysis
+    builders = {
+        "exo": lambda: [cb.exo_candidate(rp)],
+        "tensor": lambda: [cb.tensor_candidate(rp)],
+        "tp-pp": lambda: cb.tp_pp_candidates(rp),
+        "data": lambda: cb.data_parallel_candidates(rp),
+        "expert": lambda: [cb.expert_candidate(rp)],
+        "context": lambda: [cb.context_candidate(rp)],
+        "pd-split": lambda: [cb.pd_split_candidate(rp)],
+    }
+    cands = builders[strategy]()
+    valid = [c for c in cands if c.spec is not None]
+    if not valid:
+        reason = cands[0].invalid_reason if cands else "no candidate"
+        raise ProblemError(f"strategy {strategy} is not possible here: {reason}; try --strategy auto")
+    results = [evaluate_plan(c.rp, c.spec) for c in valid]  # type: ignore[arg-type]
+    best = max(range(len(valid)), key=lambda i: (results[i].fits, results[i].system.decode_tok_s))
+    return with_evidence(valid[best].rp, results[best]) if evidence else results[best]
 
 
 def with_evidence(rp: ResolvedProblem, a: Analysis) -> Analysis:

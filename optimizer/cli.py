@@ -130,7 +130,13 @@ def problem_options(fn):  # type: ignore[no-untyped-def]
         click.option("--quant", "-q", help="Quantization, e.g. Q4_K_M, FP16, MLX 4-bit."),
         click.option("--device", "-d", multiple=True, help='Device, repeatable; "2x RTX 4090" for counts.'),
         click.option("--link", help="Link kind for every hop, e.g. 10GbE, TB5 RDMA, NVLink 4."),
-        click.option("--strategy", type=click.Choice(["pipeline"]), help="Parallelism strategy."),
+        click.option(
+            "--strategy",
+            type=click.Choice(
+                ["pipeline", "auto", "exo", "tensor", "tp-pp", "data", "expert", "context", "pd-split"]
+            ),
+            help="Parallelism strategy (default pipeline; auto = let the solver choose).",
+        ),
         click.option("--runtime", "-r", help="Runtime, e.g. llama.cpp, MLX, vLLM."),
         click.option("--layers", help="Layers per device in chain order, e.g. 40,40."),
         click.option("--prompt-tokens", type=int, help="Prompt length (default 512)."),
@@ -176,6 +182,41 @@ def analyze(problem_file: str | None, as_json: bool, **kw: Any) -> None:
     from optimizer.report.analysis_table import render_analysis
 
     render_analysis(result, _console())
+
+
+@main.command()
+@problem_options
+@click.option(
+    "--objective",
+    type=click.Choice(["decode", "prefill", "ttft", "latency", "throughput", "tokens-per-watt", "cost"]),
+    default="decode",
+    show_default=True,
+    help="What the chosen plan optimises.",
+)
+@click.option("--time-limit", type=float, default=5.0, show_default=True, help="Solver time limit, seconds.")
+@_fail_on_user_errors
+def auto(problem_file: str | None, as_json: bool, objective: str, time_limit: float, **kw: Any) -> None:
+    """Choose the parallel strategy and placement: every strategy tried, the best one explained.
+
+    \b
+    Example usage:
+      mlba auto problems/m3-ultra-plus-rtx4090-10gbe.yaml
+      mlba auto --model "Llama 3 70B" --quant FP16 --device "4x H100 SXM" --runtime vLLM
+      mlba auto --model "Kimi K2" --quant "MLX 4-bit" --device "4x M3 Ultra 512GB" \\
+                --link "TB5 RDMA" --runtime EXO
+    """
+    from optimizer.solve.auto import auto as run
+    from optimizer.solve.placement import SolverSettings
+
+    kw.pop("strategy", None)
+    problem = build_problem(problem_file, **kw)
+    result = run(problem, objective, SolverSettings(time_limit_s=time_limit))  # type: ignore[arg-type]
+    if as_json:
+        click.echo(result.model_dump_json(indent=2))
+        return
+    from optimizer.report.auto_table import render_auto
+
+    render_auto(result, _console())
 
 
 @main.command()

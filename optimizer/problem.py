@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from catalog.resolve import UnknownNameError, resolver
 from catalog.schema import Device, Link, Model, Quant, Runtime
 
-Strategy = Literal["pipeline"]
+Strategy = Literal["pipeline", "auto", "exo", "tensor", "tp-pp", "data", "expert", "context", "pd-split"]
 KvQuant = Literal["fp16", "bf16", "fp8", "q8_0", "q4_0"]
 
 KV_BYTES_PER_ELEMENT: dict[str, float] = {
@@ -198,6 +198,22 @@ class ResolvedProblem:
     hops: tuple[Link, ...]  # hops[i] joins devices[i] and devices[i + 1]
     hops_inferred: tuple[bool, ...]
     notes: tuple[str, ...] = field(default=())
+    explicit_link: Link | None = None
+
+    def link_between(self, a: DeviceInstance, b: DeviceInstance) -> Link:
+        """The link joining two devices of this problem in any order."""
+        if self.explicit_link is not None:
+            return self.explicit_link
+        return _hop_link(a.device, b.device, resolver().catalog.links)
+
+    def reordered(self, order: list[int]) -> ResolvedProblem:
+        """The same problem with its devices chained in ``order`` (indices into ``devices``)."""
+        from dataclasses import replace
+
+        devs = tuple(replace(self.devices[i], index=k) for k, i in enumerate(order))
+        hops = tuple(self.link_between(a, b) for a, b in itertools.pairwise(devs))
+        inferred = tuple(self.explicit_link is None for _ in hops)
+        return replace(self, devices=devs, hops=hops, hops_inferred=inferred)
 
     @property
     def kv_bytes_per_element(self) -> float:
@@ -314,4 +330,5 @@ def resolve(problem: Problem) -> ResolvedProblem:
         hops=tuple(hops),
         hops_inferred=tuple(inferred),
         notes=tuple(notes),
+        explicit_link=explicit_link,
     )

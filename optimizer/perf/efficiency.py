@@ -113,6 +113,8 @@ def using_constants(constants: dict) -> Iterator[None]:
 def runtime_key(runtime: Runtime, device: Device) -> str:
     engine = ENGINE_ALIASES.get(runtime.engine, runtime.engine)
     backend = runtime.backend
+    if backend == "metal" and device.vendor != "Apple":
+        backend = "any"  # e.g. EXO's MLX runs with its CUDA backend on NVIDIA nodes
     if backend == "any":
         backend = {"Apple": "metal", "NVIDIA": "cuda", "AMD": "rocm"}.get(device.vendor, "vulkan")
         if device.kind == "cpu":
