@@ -41,7 +41,34 @@ COMPARABLE_METRICS = ("decode_tok_s", "prefill_tok_s", "ttft_s")
 # Words in a row's notes that mark a value the source itself distrusts or has superseded (an older
 # runtime version measured for comparison); such rows are shown but neither fitted nor summarised.
 FLAG_WORDS = ("anomal", "before the pr", "superseded")
+UNSTATED_GEN_TOKENS = 128  # decode rows that state no lengths (chart bars): a short generation
 _DEPTH = re.compile(r"@\s*d(\d+)")
+_CLUSTER = re.compile(r"(\d+)\s*x\s*(\d+)\s*GB", re.IGNORECASE)
+# Engines whose multi-GPU default is tensor parallel; others split by layer unless the row says so.
+_TP_DEFAULT_ENGINES = ("vllm", "sglang", "tensorrt-llm")
+
+
+def row_strategy(text: str, engine: str, count: int) -> str:
+    """The parallel strategy a multi-device measurement used, as its source describes it."""
+    t = text.lower()
+    if count < 2:
+        return "pipeline"
+    if "pipeline" in t or "rpc" in t or "layer split" in t:
+        return "pipeline"
+    if "tensor" in t or re.search(r"\btp\s*=?\s*\d", t) or "(tp" in t:
+        return "tensor"
+    return "tensor" if engine in _TP_DEFAULT_ENGINES else "pipeline"
+
+
+def cluster_devices(device: str) -> list[tuple[str, int]] | None:
+    """'M3 Ultra Mac Studio (cluster: 2x 512GB + 2x 256GB)' -> [('M3 Ultra Mac Studio 512GB', 2), ...]."""
+    if "cluster" not in device.lower():
+        return None
+    parts = _CLUSTER.findall(device)
+    if not parts:
+        return None
+    base = device.split("(")[0].strip()
+    return [(f"{base} {mem}GB", int(n)) for n, mem in parts]
 
 
 @dataclass(frozen=True)
@@ -101,8 +128,9 @@ def map_row(row: dict[str, Any]) -> MappedRow | Rejected:
     if value is None or value <= 0:
         return Rejected(rid, src, metric, "no positive measured value")
     r = resolver()
+    cluster = cluster_devices(str(row["device"]))
     try:
-        dev = r.device(str(row["device"]))
+        dev = r.device(cluster[0][0] if cluster else str(row["device"]))
         model = r.model(str(row["model"])).entry
         quant = r.quant(str(row["quant"]))
         runtime = r.runtime(str(row["backend"]))
@@ -115,10 +143,11 @@ def map_row(row: dict[str, Any]) -> MappedRow | Rejected:
     depth_m = _DEPTH.search(text)
     depth = int(depth_m.group(1)) if depth_m else 0
     if metric == "decode_tok_s":
-        if gen is None and _num(row.get("prompt_tokens")) is None:
-            return Rejected(rid, src, metric, "decode row with neither context nor generated-token count")
-        # generated count not stated: read the rate as measured at the stated context
-        workload = Workload(prompt_tokens=prompt, gen_tokens=max(1, int(gen or 1)), batch=int(batch_raw))
+        # lengths not stated: read the rate as measured at the stated context (or a short one)
+        gen_default = 1 if _num(row.get("prompt_tokens")) is not None else UNSTATED_GEN_TOKENS
+        workload = Workload(
+            prompt_tokens=prompt, gen_tokens=max(1, int(gen or gen_default)), batch=int(batch_raw)
+        )
     elif metric == "prefill_tok_s":
         if prompt <= 0:
             return Rejected(rid, src, metric, "prefill row without prompt length")
@@ -127,19 +156,29 @@ def map_row(row: dict[str, Any]) -> MappedRow | Rejected:
         if prompt <= 0:
             return Rejected(rid, src, metric, "TTFT row without prompt length")
         workload = Workload(prompt_tokens=prompt, gen_tokens=1, batch=int(batch_raw))
+    if cluster:
+        # the cluster string lists every node; the row used the first ``count`` of them
+        names = [name for name, n in cluster for _ in range(n)][:count]
+        specs = [DeviceSpec(name=f"{dev.entry.id} {name.rsplit(' ', 1)[1]}") for name in names]
+    else:
+        name = f"{dev.entry.id} {dev.memory_gb:g}GB" if dev.memory_gb != dev.entry.memory_gb else dev.entry.id
+        specs = [DeviceSpec(name=name, count=count)]
+    described = f"{row.get('backend', '')} {row.get('interconnect', '')} {row.get('notes', '')}"
+    link = None
+    if count > 1:
+        low = described.lower()
+        if "rdma" in low and ("thunderbolt" in low or "tb5" in low):
+            link = "tb5-rdma"
+        elif "thunderbolt" in low or "tb5" in low:
+            link = "tb5"
     try:
         problem = Problem(
             model=model.id,
             quant=quant.id,
             runtime=runtime.id,
-            devices=[
-                DeviceSpec(
-                    name=f"{dev.entry.id} {dev.memory_gb:g}GB"
-                    if dev.memory_gb != dev.entry.memory_gb
-                    else dev.entry.id,
-                    count=count,
-                )
-            ],
+            devices=specs,
+            link=link,
+            strategy=row_strategy(described, runtime.engine, count),  # type: ignore[arg-type]
             workload=workload,
         )
     except (ValueError, ProblemError) as exc:

@@ -67,6 +67,7 @@ class Efficiency:
     attention_eff: float  # attention kernels run at this fraction of compute_eff
     hop_overhead_s: float  # runtime cost of handing activations to the next pipeline stage
     kv_eff: float  # KV-cache reads run at this fraction of the weights' bandwidth efficiency
+    collective_overhead_s: float  # fixed runtime cost of one all-reduce / all-to-all call
     group: str  # which fitted group supplied the numbers
     exact: bool  # True when the group matched runtime, family and kernel
 
@@ -82,6 +83,7 @@ PHYSICS_PRIOR = Efficiency(
     attention_eff=0.5,
     hop_overhead_s=100e-6,
     kv_eff=1.0,
+    collective_overhead_s=20e-6,
     group="physics-prior",
     exact=False,
 )
@@ -155,6 +157,10 @@ def lookup(runtime: Runtime, device: Device, quant: Quant) -> Efficiency:
             prefill_layer_overhead_s=g.get("prefill_layer_overhead_us", 50.0) * 1e-6,
             attention_eff=g.get("attention_eff", PHYSICS_PRIOR.attention_eff),
             kv_eff=g.get("kv_eff", PHYSICS_PRIOR.kv_eff),
+            collective_overhead_s=_fitted()
+            .get("collective_overhead_us", {})
+            .get(rk, PHYSICS_PRIOR.collective_overhead_s * 1e6)
+            * 1e-6,
             hop_overhead_s=_fitted().get("hop_overhead_us", {}).get(rk, PHYSICS_PRIOR.hop_overhead_s * 1e6)
             * 1e-6,
             group=key,

@@ -159,8 +159,11 @@ def all_to_all_s(link: Link, t: int, nbytes: float) -> float:
     return link.latency_us * 1e-6 + (t - 1) / t * nbytes / (link.bandwidth_gb_s * 1e9)
 
 
-def stage_collective_s(rp: ResolvedProblem, st: StageSpec, split: Split, tokens: int, phase: str) -> float:
-    """Communication inside a tensor/expert/context group for ``tokens`` tokens through the stage."""
+def stage_collective_s(
+    rp: ResolvedProblem, st: StageSpec, split: Split, tokens: int, phase: str, op_overhead_s: float = 0.0
+) -> float:
+    """Communication inside a tensor/expert/context group for ``tokens`` tokens through the stage;
+    ``op_overhead_s`` is the runtime's fixed cost per collective call (fitted, see calibrate)."""
     t = len(st.devices)
     link = group_link(rp, st.devices)
     if t == 1 or link is None:
@@ -168,14 +171,14 @@ def stage_collective_s(rp: ResolvedProblem, st: StageSpec, split: Split, tokens:
     m = rp.model
     act = activation_bytes_per_token(m) * tokens
     if split == "tensor":
-        return st.layers * ALLREDUCES_PER_LAYER * ring_allreduce_s(link, t, act)
+        return st.layers * ALLREDUCES_PER_LAYER * (ring_allreduce_s(link, t, act) + op_overhead_s)
     if split == "expert":
         moe_layers = st.layers if m.moe else 0
         k = m.moe.active_experts if m.moe else 1
-        return moe_layers * ALL_TO_ALLS_PER_MOE_LAYER * all_to_all_s(link, t, act * k)
+        return moe_layers * ALL_TO_ALLS_PER_MOE_LAYER * (all_to_all_s(link, t, act * k) + op_overhead_s)
     # context parallel: decode merges partial attention per layer; prefill rotates KV blocks (ring)
     if phase == "decode":
-        return st.layers * ring_allreduce_s(link, t, act)
+        return st.layers * (ring_allreduce_s(link, t, act) + op_overhead_s)
     kv = kv_read_bytes(m, Slice(0, st.layers, False, False), tokens, rp.kv_bytes_per_element)
     return (t - 1) * link.latency_us * 1e-6 * st.layers + (t - 1) / t * kv / (link.bandwidth_gb_s * 1e9)
 
@@ -209,7 +212,11 @@ def decode_chain(
         )
         for p in placed
     ]  # fmt: skip
-    collective = [stage_collective_s(rp, st, spec.split, batch, "decode") for st in spec.stages]
+    lead = {p.stage: p for p in reversed(placed)}
+    collective = [
+        stage_collective_s(rp, st, spec.split, batch, "decode", lead[k].eff.collective_overhead_s)
+        for k, st in enumerate(spec.stages)
+    ]
     stage_s = []
     for k in range(len(spec.stages)):
         members = [s.total_s for p, s in zip(placed, steps, strict=True) if p.stage == k]
@@ -268,7 +275,10 @@ def prefill_chain(
                 t = max(step.memory_s * chunks_in_group, step.compute_s) + step.overhead_s * chunks_in_group
                 busy[i] += t
                 t_stage = max(t_stage, t)
-            comm = stage_collective_s(rp, st, split, int(per_group), "prefill")
+            lead_eff = next(p for p in placed if p.stage == k).eff
+            comm = stage_collective_s(
+                rp, st, split, int(per_group), "prefill", lead_eff.collective_overhead_s
+            )
             t_stage = max(t_stage, comm) if split == "context" else t_stage + comm
             begin = max(ready, finish[k])
             finish[k] = begin + t_stage
