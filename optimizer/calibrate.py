@@ -284,15 +284,23 @@ def assemble(dec: dict, pre: dict, row_info: dict[str, tuple[str, str, str]]) ->
     return {"groups": groups, "kernel_factors": kernel_factors}
 
 
+ZERO_HOPS = [
+    f"{e}|{c}"
+    for e in ("llama.cpp", "mlx", "vllm", "sglang", "tensorrt-llm", "mlc")
+    for c in ("local", "network")
+]
+
+
 def fit_hop_overheads(mapped: list[MappedRow], constants: dict) -> tuple[dict[str, float], list]:
-    """Per runtime: the decode time a multi-device pipeline loses per hop beyond the link's own
-    latency and transfer (stream sync, copies through the host). Median over batch-1 rows."""
+    """Per engine and link class (bus or network): the decode time a multi-device pipeline loses
+    per hop beyond the link's own latency and transfer (stream sync, RPC round trips). Median over
+    batch-1 rows; the trial run uses no hop overhead at all."""
     from optimizer.analyze import analyze
     from optimizer.perf import efficiency
 
     per_rk: dict[str, list[float]] = defaultdict(list)
     used = []
-    trial = {**constants, "hop_overhead_us": {}}
+    trial = {**constants, "hop_overhead_us": {k: 0.0 for k in ZERO_HOPS}}
     with efficiency.using_constants(trial):
         for r in mapped:
             n = sum(d.count for d in r.problem.devices)
@@ -300,6 +308,11 @@ def fit_hop_overheads(mapped: list[MappedRow], constants: dict) -> tuple[dict[st
                 continue
             if r.problem.strategy != "pipeline":
                 continue
+            rp = resolve(r.problem)
+            kinds = {lk.kind for lk in rp.hops}
+            if len(kinds) != 1:
+                continue
+            key = efficiency.hop_key(rp.runtime, kinds.pop())
             a = analyze(r.problem, evidence=False)
             if not a.fits:
                 continue
@@ -308,7 +321,7 @@ def fit_hop_overheads(mapped: list[MappedRow], constants: dict) -> tuple[dict[st
             link_only = sum(
                 lk.latency_us * 1e-6 + lk.bytes_per_token / (lk.bandwidth_gb_s * 1e9) for lk in a.links
             )
-            per_rk[r.runtime_key].append((1.0 / r.measured - base - link_only) / hops)
+            per_rk[key].append((1.0 / r.measured - base - link_only) / hops)
             used.append((r.row_id, r.source_id, "hop", r.measured, a.system.decode_tok_s, 0.0))
     return _medians(per_rk), used
 

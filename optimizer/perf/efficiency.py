@@ -81,7 +81,7 @@ PHYSICS_PRIOR = Efficiency(
     token_overhead_s=1.0e-3,
     prefill_layer_overhead_s=50e-6,
     attention_eff=0.5,
-    hop_overhead_s=100e-6,
+    hop_overhead_s=0.0,  # per-hop cost now depends on the link class: see hop_overhead_s()
     kv_eff=1.0,
     collective_overhead_s=20e-6,
     group="physics-prior",
@@ -161,8 +161,7 @@ def lookup(runtime: Runtime, device: Device, quant: Quant) -> Efficiency:
             .get("collective_overhead_us", {})
             .get(rk, PHYSICS_PRIOR.collective_overhead_s * 1e6)
             * 1e-6,
-            hop_overhead_s=_fitted().get("hop_overhead_us", {}).get(rk, PHYSICS_PRIOR.hop_overhead_s * 1e6)
-            * 1e-6,
+            hop_overhead_s=0.0,
             group=key,
             exact=i == 0,
         )
@@ -172,3 +171,29 @@ def lookup(runtime: Runtime, device: Device, quant: Quant) -> Efficiency:
 def fitted_metadata() -> dict:
     """What the constants were fitted on (sources, row counts, residuals)."""
     return {k: v for k, v in _fitted().items() if k != "groups"}
+
+
+# Links that cross a network stack (llama.cpp RPC, MLX ring over TCP, ...) rather than a bus.
+NETWORK_LINK_KINDS = frozenset(
+    {"ethernet", "thunderbolt", "usb", "rdma-ethernet", "infiniband", "thunderbolt-rdma"}
+)
+# Priors for the per-hop hand-off cost when no multi-device rows calibrate it: a device-to-device
+# copy plus a stream sync on a bus; a framework round trip through the kernel network stack.
+HOP_PRIOR_US = {"local": 20.0, "network": 200.0}
+
+
+def link_class(kind: str) -> str:
+    return "network" if kind in NETWORK_LINK_KINDS else "local"
+
+
+def hop_key(runtime: Runtime, link_kind: str) -> str:
+    engine = ENGINE_ALIASES.get(runtime.engine, runtime.engine)
+    return f"{engine}|{link_class(link_kind)}"
+
+
+def hop_overhead_s(runtime: Runtime, link_kind: str) -> float:
+    """Runtime cost of handing one step's activations to the next pipeline stage over a link of
+    this kind, beyond the link's latency and transfer time (fitted per engine and link class)."""
+    key = hop_key(runtime, link_kind)
+    fitted = _fitted().get("hop_overhead_us", {})
+    return fitted.get(key, HOP_PRIOR_US[link_class(link_kind)]) * 1e-6

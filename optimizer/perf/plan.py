@@ -223,7 +223,10 @@ def decode_chain(
         stage_s.append(max(members) + collective[k])
     links = _hops(rp, spec.stages)
     first_of = {p.stage: p for p in reversed(placed)}
-    hop_s = [_xfer(lk, act * batch) + first_of[i].eff.hop_overhead_s for i, lk in enumerate(links)]
+    hop_s = [
+        _xfer(lk, act * batch) + efficiency.hop_overhead_s(first_of[i].inst.runtime, lk.kind)
+        for i, lk in enumerate(links)
+    ]
     sequential = sum(stage_s) + sum(hop_s)
     n = len(spec.stages)
     if batch == 1 or n == 1:
@@ -284,7 +287,8 @@ def prefill_chain(
             finish[k] = begin + t_stage
             if k < len(links):
                 lead = next(p for p in placed if p.stage == k)
-                ready = finish[k] + _xfer(links[k], act * per_group) + lead.eff.hop_overhead_s
+                hand_off = efficiency.hop_overhead_s(lead.inst.runtime, links[k].kind)
+                ready = finish[k] + _xfer(links[k], act * per_group) + hand_off
             else:
                 ready = finish[k]
     return finish[-1], busy

@@ -190,11 +190,12 @@ def _why(c: Candidate, a: Analysis) -> str:
     group_links = [lk for lk in a.links if lk.traffic.endswith("group")]
     if c.strategy.startswith("tensor") or c.strategy.startswith("tp x"):
         lk = group_links[0] if group_links else None
+        per_dev = max(d.decode_step_ms for d in a.devices)
         if lk:
             return (
-                f"{len(a.devices)} devices over {lk.link_id} ({lk.latency_us:g} us latency): the all-reduces "
-                f"cost {lk.time_per_token_ms:.2f} ms per token, less than reading each layer's "
-                "weights on one device"
+                f"each device reads 1/{lk.between[1] - lk.between[0] + 1} of every layer "
+                f"({per_dev:.1f} ms per token) and the all-reduces over {lk.link_id} "
+                f"({lk.latency_us:g} us latency) add {lk.time_per_token_ms:.1f} ms"
             )
         return "splitting every layer's weights shortens each token's memory read"
     if c.strategy == "single device":

@@ -91,4 +91,5 @@ def hop_s(rp: ResolvedProblem, a: DeviceInstance, b: DeviceInstance, sender: Sta
     """Decode-time cost of handing one step's activations from ``a`` to ``b``."""
     link = rp.link_between(a, b)
     nbytes = activation_bytes_per_token(rp.model) * rp.problem.workload.batch
-    return link.latency_us * 1e-6 + nbytes / (link.bandwidth_gb_s * 1e9) + sender.hop_overhead_s
+    hand_off = efficiency.hop_overhead_s(a.runtime, link.kind)
+    return link.latency_us * 1e-6 + nbytes / (link.bandwidth_gb_s * 1e9) + hand_off
