@@ -236,6 +236,17 @@ def _vs_exo(c: Candidate, a: Analysis, evaluated: list[tuple[Candidate, Analysis
     text = (
         f"{100 * gain:.0f}% better than EXO ({_metric_text(a, objective)} vs {_metric_text(ea, objective)})"
     )
+    exo_used = [d for d in ea.devices if d.layers > 0]
+    auto_used = [d for d in a.devices if d.layers > 0]
+    if c.strategy in ("pipeline", "single device") and len(exo_used) < len(auto_used):
+        names = ", ".join(d.name for d in exo_used)
+        added = [d for d in auto_used if d.device_id not in {e.device_id for e in exo_used}]
+        text += (
+            f": EXO uses the fewest nodes that hold the weights ({names}); AUTO also uses "
+            + ", ".join(f"{d.name} ({d.layers} layers)" for d in added)
+            + " for its memory bandwidth"
+        )
+        return text
     by_name = {d.device_id: d for d in a.devices}
     diffs = []
     for d in ea.devices:
