@@ -42,9 +42,7 @@ def main() -> None:
     df = pd.concat([load_measurements(f) for f in files], ignore_index=True)
     mapped, rejected = map_frame(df)
     result = fit(mapped)
-    rows = pd.DataFrame(
-        result.pop("rows"), columns=["row_id", "source_id", "phase", "measured", "fitted", "ape"]
-    )
+    rows = pd.DataFrame(result.pop("rows"), columns=["row_id", "source_id", "phase", "measured", "fitted", "ape"])
     meta = {
         "fitted_on": [f.name for f in files],
         "fit_date": date.today().isoformat(),

@@ -168,10 +168,7 @@ class Index(Generic[E]):
         if key in self.alias_keys and key not in (normalize(e.id), normalize(e.name)):
             siblings = sorted({x.name for k, x in self.keys.items() if k.startswith(key) and x.id != e.id})
             if siblings:
-                note = (
-                    f"{query!r} is ambiguous ({', '.join(siblings[:4])}...); "
-                    f"using {e.name}, the default variant"
-                )
+                note = f"{query!r} is ambiguous ({', '.join(siblings[:4])}...); using {e.name}, the default variant"
         return Resolved(entry=e, query=query, note=note)
 
     def suggest(self, query: str, n: int = 4) -> list[str]:

@@ -216,9 +216,7 @@ class Model(Entry):
 
 class Quant(Entry):
     bits_per_weight: float = Field(gt=0, le=32, description="effective, scales and zero points included")
-    embedding_bits: float | None = Field(
-        default=None, gt=0, le=32, description="token embedding bits if different"
-    )
+    embedding_bits: float | None = Field(default=None, gt=0, le=32, description="token embedding bits if different")
     output_bits: float | None = Field(default=None, gt=0, le=32, description="output head bits")
     compute_dtype: Dtype = Field(description="dtype the matmuls run in")
     kernel: str = Field(description="kernel class, a key for fitted efficiencies")

@@ -77,8 +77,7 @@ def fit_hint(rp: ResolvedProblem, missing_gb: float) -> str:
     apple = [i for i in rp.devices if i.device.kind == "apple_soc"]
     if apple and missing_gb < sum(0.9 * i.memory_gb - usable_memory_gb(i.device, i.memory_gb) for i in apple):
         hints.append(
-            "raise macOS's GPU wired-memory limit (sudo sysctl iogpu.wired_limit_mb=N), "
-            "which leaves the OS less room"
+            "raise macOS's GPU wired-memory limit (sudo sysctl iogpu.wired_limit_mb=N), which leaves the OS less room"
         )
     return "try " + ", or ".join(hints) if hints else "try more devices or a smaller quantization"
 
@@ -94,9 +93,7 @@ def warnings_for(rp: ResolvedProblem, a: Analysis, stages: list[Stage]) -> list[
             f"{missing:.1f} GB more than usable ({worst.inst.label}: "
             f"{worst.memory.total_gb:.1f} of {worst.memory.usable_gb:.1f} GB); {fit_hint(rp, missing)}"
         )
-    elif a.max_context_fits is not None and a.max_context_fits < min(
-        rp.model.max_context, w.context_tokens * 2
-    ):
+    elif a.max_context_fits is not None and a.max_context_fits < min(rp.model.max_context, w.context_tokens * 2):
         out.append(
             f"fits only up to {a.max_context_fits:,} context tokens per sequence "
             f"(model supports {rp.model.max_context:,})"
@@ -110,13 +107,9 @@ def warnings_for(rp: ResolvedProblem, a: Analysis, stages: list[Stage]) -> list[
         d = by_index[inst.index]
         own = runtime_key(inst.runtime, inst.device)
         if d.efficiency_group == "physics-prior":
-            out.append(
-                f"no measurements for {d.runtime} on {d.device_id}: datasheet physics with generic efficiency"
-            )
+            out.append(f"no measurements for {d.runtime} on {d.device_id}: datasheet physics with generic efficiency")
         elif not d.efficiency_group.startswith(own + "|"):
-            out.append(
-                f"no calibration data for {own} yet: {d.name} uses the constants of {d.efficiency_group}"
-            )
+            out.append(f"no calibration data for {own} yet: {d.name} uses the constants of {d.efficiency_group}")
     if any(d.idle_power_assumed for d in a.devices):
         out.append("idle power not published for some devices: assumed 10% of TDP")
     if any(lk.inferred for lk in a.links):

@@ -143,18 +143,12 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
     def predict(x: np.ndarray) -> np.ndarray:
         t = np.empty(len(obs))
         for n, o in enumerate(obs):
-            eta = math.exp(
-                x[ik[(o.row.runtime_key, o.kernel)]] + x[jf[(o.row.runtime_key, o.row.device_family)]]
-            )
+            eta = math.exp(x[ik[(o.row.runtime_key, o.kernel)]] + x[jf[(o.row.runtime_key, o.row.device_family)]])
             c = lo[o.row.runtime_key]
             if phase == "decode":
                 h = math.exp(x[hf[(o.row.runtime_key, o.row.device_family)]])
                 kv_eff = math.exp(x[c + 2])
-                t[n] = (
-                    o.unit_s / eta
-                    + o.attn_s / (eta * kv_eff)
-                    + h * (o.layers * math.exp(x[c]) + math.exp(x[c + 1]))
-                )
+                t[n] = o.unit_s / eta + o.attn_s / (eta * kv_eff) + h * (o.layers * math.exp(x[c]) + math.exp(x[c + 1]))
             else:
                 attn_eff = min(1.0, math.exp(x[c + 1] + x[hf[(o.row.runtime_key, o.row.device_family)]]))
                 t[n] = o.unit_s / eta + o.attn_s / (eta * attn_eff) + o.chunks * o.layers * math.exp(x[c])
@@ -285,9 +279,7 @@ def assemble(dec: dict, pre: dict, row_info: dict[str, tuple[str, str, str]]) ->
 
 
 ZERO_HOPS = [
-    f"{e}|{c}"
-    for e in ("llama.cpp", "mlx", "vllm", "sglang", "tensorrt-llm", "mlc")
-    for c in ("local", "network")
+    f"{e}|{c}" for e in ("llama.cpp", "mlx", "vllm", "sglang", "tensorrt-llm", "mlc") for c in ("local", "network")
 ]
 
 
@@ -318,9 +310,7 @@ def fit_hop_overheads(mapped: list[MappedRow], constants: dict) -> tuple[dict[st
                 continue
             hops = len(a.links)
             base = 1.0 / a.system.decode_tok_s - sum(lk.time_per_token_ms for lk in a.links) * 1e-3
-            link_only = sum(
-                lk.latency_us * 1e-6 + lk.bytes_per_token / (lk.bandwidth_gb_s * 1e9) for lk in a.links
-            )
+            link_only = sum(lk.latency_us * 1e-6 + lk.bytes_per_token / (lk.bandwidth_gb_s * 1e9) for lk in a.links)
             per_rk[key].append((1.0 / r.measured - base - link_only) / hops)
             used.append((r.row_id, r.source_id, "hop", r.measured, a.system.decode_tok_s, 0.0))
     return _medians(per_rk), used
@@ -328,9 +318,7 @@ def fit_hop_overheads(mapped: list[MappedRow], constants: dict) -> tuple[dict[st
 
 def _medians(per_rk: dict[str, list[float]]) -> dict[str, float]:
     return {
-        rk: round(max(0.0, float(np.median(v))) * 1e6, 2)
-        for rk, v in per_rk.items()
-        if len(v) >= MIN_ROWS_FOR_OVERHEAD
+        rk: round(max(0.0, float(np.median(v))) * 1e6, 2) for rk, v in per_rk.items() if len(v) >= MIN_ROWS_FOR_OVERHEAD
     }
 
 

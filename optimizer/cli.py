@@ -132,9 +132,7 @@ def problem_options(fn):  # type: ignore[no-untyped-def]
         click.option("--link", help="Link kind for every hop, e.g. 10GbE, TB5 RDMA, NVLink 4."),
         click.option(
             "--strategy",
-            type=click.Choice(
-                ["pipeline", "auto", "exo", "tensor", "tp-pp", "data", "expert", "context", "pd-split"]
-            ),
+            type=click.Choice(["pipeline", "auto", "exo", "tensor", "tp-pp", "data", "expert", "context", "pd-split"]),
             help="Parallelism strategy (default pipeline; auto = let the solver choose).",
         ),
         click.option("--runtime", "-r", help="Runtime, e.g. llama.cpp, MLX, vLLM."),
@@ -220,17 +218,11 @@ def auto(problem_file: str | None, as_json: bool, objective: str, time_limit: fl
 
 
 @main.command()
-@click.option(
-    "--measurements", "measurements", type=click.Path(dir_okay=False), help="CSV in calibration.csv columns."
-)
+@click.option("--measurements", "measurements", type=click.Path(dir_okay=False), help="CSV in calibration.csv columns.")
 @click.option("--source", help="Only rows whose source_id contains this text.")
 @click.option("--device", help="Only rows whose device name contains this text.")
-@click.option(
-    "--metric", type=click.Choice(["decode_tok_s", "prefill_tok_s", "ttft_s", "total_throughput_tok_s"])
-)
-@click.option(
-    "--cv", is_flag=True, help="Also cross-validate: leave one source out, leave one device family out."
-)
+@click.option("--metric", type=click.Choice(["decode_tok_s", "prefill_tok_s", "ttft_s", "total_throughput_tok_s"]))
+@click.option("--cv", is_flag=True, help="Also cross-validate: leave one source out, leave one device family out.")
 @click.option("--csv", "csv_out", type=click.Path(dir_okay=False), help="Write per-row results to this CSV.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @_fail_on_user_errors
@@ -286,6 +278,138 @@ def validate(
     render_validation(report, console)
     for c in cv_results:
         render_cv(c, console)
+
+
+def _hardware_options(fn):  # type: ignore[no-untyped-def]
+    opts = [
+        click.argument("ask_file", required=False, type=click.Path(dir_okay=False)),
+        click.option("--model", "-m", help="Model name or id."),
+        click.option("--quant", "-q", help="Quantization."),
+        click.option("--runtime", "-r", help="Runtime (default: the usual one for the quant and device)."),
+        click.option(
+            "--from",
+            "from_devices",
+            help='Candidate devices, comma-separated ("RTX 4090,RTX 3090,M3 Ultra").',
+        ),
+        click.option("--budget", type=float, help="Budget, USD (purchase price of the devices)."),
+        click.option("--power-cap", type=float, help="Power cap, W (average while serving)."),
+        click.option("--max-devices", type=click.IntRange(1, 64), help="Most devices in a plan (default 8)."),
+        click.option("--link", help="Link between devices (default: inferred from the device kind)."),
+        click.option("--prompt-tokens", type=click.IntRange(0), help="Prompt length (default 512)."),
+        click.option("--gen-tokens", type=click.IntRange(1), help="Generated tokens (default 128)."),
+        click.option("--concurrency", type=click.IntRange(1), help="Concurrent streams: the target is total tok/s."),
+        click.option("--pareto", is_flag=True, help="Also list the price/decode Pareto front."),
+        click.option("--plot", type=click.Path(dir_okay=False), help="Write the Pareto front as SVG (or CSV)."),
+        click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def _run_hardware(
+    ask_name: str, ask_file: str | None, as_json: bool, pareto: bool, plot: str | None, **kw: Any
+) -> None:
+    import yaml
+    from pydantic import ValidationError
+
+    from optimizer.solve.hardware import HardwareAsk, answer
+
+    data: dict[str, Any] = {}
+    if ask_file:
+        try:
+            data = yaml.safe_load(Path(ask_file).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise UserError(f"cannot read {ask_file}: {exc}") from None
+        if not isinstance(data, dict):
+            raise UserError(f"{ask_file}: expected a mapping with ask, model and quant")
+    data["ask"] = ask_name
+    for key in ("model", "quant", "runtime", "link"):
+        if kw.get(key):
+            data[key] = kw[key]
+    if kw.get("from_devices"):
+        data["from_devices"] = [x.strip() for x in kw["from_devices"].split(",") if x.strip()]
+    for key, field in (
+        ("budget", "budget_usd"),
+        ("power_cap", "power_cap_w"),
+        ("max_devices", "max_devices"),
+        ("target_decode", "target_decode"),
+        ("goal", "goal"),
+    ):
+        if kw.get(key) is not None:
+            data[field] = kw[key]
+    workload = dict(data.get("workload") or {})
+    for key, field in (
+        ("prompt_tokens", "prompt_tokens"),
+        ("gen_tokens", "gen_tokens"),
+        ("concurrency", "batch"),
+    ):
+        if kw.get(key) is not None:
+            workload[field] = kw[key]
+    data["workload"] = workload
+    for key in ("model", "quant"):
+        if key not in data:
+            raise UserError(f"missing {key}: give --{key} or a problem file")
+    try:
+        ask = HardwareAsk.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise UserError(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}") from None
+    progress = None if as_json else (lambda msg: click.echo(msg, err=True))
+    ans = answer(ask, progress)
+    if plot:
+        from optimizer.report.hardware_table import write_pareto
+
+        write_pareto(ans, plot)
+    if as_json:
+        click.echo(ans.model_dump_json(indent=2))
+        return
+    from optimizer.report.hardware_table import render_hardware
+
+    render_hardware(ans, _console(), pareto)
+
+
+@main.command("min-hardware")
+@_hardware_options
+@click.option(
+    "--target-decode",
+    type=float,
+    help="Decode rate to reach, tok/s (per stream, or total with --concurrency).",
+)
+@_fail_on_user_errors
+def min_hardware_cmd(ask_file: str | None, as_json: bool, pareto: bool, plot: str | None, **kw: Any) -> None:
+    """The cheapest hardware from the catalog that reaches a target decode rate.
+
+    \b
+    Example usage:
+      mlba min-hardware --model "Llama 3 70B" --quant Q4_K_M --target-decode 20
+      mlba min-hardware --model "Llama 3 70B" --quant AWQ --runtime vLLM --target-decode 30 --from "RTX 4090,RTX 3090"
+      mlba min-hardware problems/min-hardware-llama3-70b-50toks.yaml --pareto --plot front.svg
+    """
+    _run_hardware("min-hardware", ask_file, as_json, pareto, plot, **kw)
+
+
+@main.command()
+@_hardware_options
+@click.option(
+    "--objective",
+    "goal",
+    type=click.Choice(["decode", "tokens-per-usd", "tokens-per-watt"]),
+    help="What to maximise (default decode).",
+)
+@_fail_on_user_errors
+def recommend(ask_file: str | None, as_json: bool, pareto: bool, plot: str | None, **kw: Any) -> None:
+    """The best hardware within a budget (and a power cap) from the catalog.
+
+    \b
+    Example usage:
+      mlba recommend --model "Llama 3 70B" --quant Q4_K_M --budget 5000
+      mlba recommend --model "Qwen3-30B-A3B" --quant Q4_K_M --budget 3000 --power-cap 400 --objective tokens-per-watt
+      mlba recommend --model "Llama 3 8B" --quant Q4_K_M --budget 2000 --pareto --plot front.svg
+    """
+    if kw.get("budget") is None and not ask_file:
+        raise UserError("recommend needs --budget (USD)")
+    _run_hardware("recommend", ask_file, as_json, pareto, plot, **kw)
 
 
 @main.command()

@@ -118,9 +118,7 @@ def map_row(row: dict[str, Any]) -> MappedRow | Rejected:
     src = str(row.get("source_id", "?"))
     metric = str(row.get("metric", ""))
     if metric not in COMPARABLE_METRICS:
-        return Rejected(
-            rid, src, metric, f"metric {metric!r} is throughput at an unstated load; not comparable"
-        )
+        return Rejected(rid, src, metric, f"metric {metric!r} is throughput at an unstated load; not comparable")
     batch_raw = str(row.get("batch", "1")).strip()
     if not batch_raw.isdigit():
         return Rejected(rid, src, metric, f"batch {batch_raw!r} is not a number (load not stated)")
@@ -145,9 +143,7 @@ def map_row(row: dict[str, Any]) -> MappedRow | Rejected:
     if metric == "decode_tok_s":
         # lengths not stated: read the rate as measured at the stated context (or a short one)
         gen_default = 1 if _num(row.get("prompt_tokens")) is not None else UNSTATED_GEN_TOKENS
-        workload = Workload(
-            prompt_tokens=prompt, gen_tokens=max(1, int(gen or gen_default)), batch=int(batch_raw)
-        )
+        workload = Workload(prompt_tokens=prompt, gen_tokens=max(1, int(gen or gen_default)), batch=int(batch_raw))
     elif metric == "prefill_tok_s":
         if prompt <= 0:
             return Rejected(rid, src, metric, "prefill row without prompt length")
@@ -194,9 +190,7 @@ def map_row(row: dict[str, Any]) -> MappedRow | Rejected:
         depth=depth,
         device_family=dev.entry.family,
         runtime_key=runtime_key(runtime, dev.entry),
-        flagged=any(
-            word in f"{row.get('notes', '')} {row.get('backend', '')}".lower() for word in FLAG_WORDS
-        ),
+        flagged=any(word in f"{row.get('notes', '')} {row.get('backend', '')}".lower() for word in FLAG_WORDS),
     )
 
 

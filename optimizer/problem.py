@@ -70,9 +70,7 @@ class Workload(BaseModel):
         le=10_000_000,
         description="tokens already in the KV cache before the prompt",
     )
-    context: int | None = Field(
-        default=None, ge=1, description="KV cache reserved per sequence; default prompt + gen"
-    )
+    context: int | None = Field(default=None, ge=1, description="KV cache reserved per sequence; default prompt + gen")
 
     @property
     def context_tokens(self) -> int:
@@ -147,9 +145,7 @@ def _one_line(exc: ValidationError) -> str:
 
 def problem_from_dict(data: Any, origin: str = "problem") -> Problem:
     if not isinstance(data, dict):
-        raise ProblemError(
-            f"{origin}: expected a mapping with model, quant and devices, got {type(data).__name__}"
-        )
+        raise ProblemError(f"{origin}: expected a mapping with model, quant and devices, got {type(data).__name__}")
     try:
         return Problem.model_validate(data)
     except ValidationError as exc:
@@ -264,9 +260,7 @@ def _hop_link(a: Device, b: Device, links: dict[str, Link]) -> Link:
         return links[a.default_link]
     if a.vendor == b.vendor == "Apple":
         both_tb5 = links[a.default_link].kind == links[b.default_link].kind == "thunderbolt"
-        return (
-            links[a.default_link if a.default_link == b.default_link else "tb4"] if both_tb5 else links["tb4"]
-        )
+        return links[a.default_link if a.default_link == b.default_link else "tb4"] if both_tb5 else links["tb4"]
     return links["10gbe"]
 
 
@@ -318,9 +312,7 @@ def resolve(problem: Problem) -> ResolvedProblem:
             hops.append(_hop_link(a.device, b.device, r.catalog.links))
             inferred.append(True)
     if problem.layers is not None and sum(problem.layers) != model_r.entry.layers:
-        raise ProblemError(
-            f"layers sum to {sum(problem.layers)} but {model_r.entry.name} has {model_r.entry.layers}"
-        )
+        raise ProblemError(f"layers sum to {sum(problem.layers)} but {model_r.entry.name} has {model_r.entry.layers}")
     return ResolvedProblem(
         problem=problem,
         model=model_r.entry,

@@ -114,9 +114,7 @@ def _row(raw: dict, mapped: MappedRow | Rejected, predict_fn: Callable[[MappedRo
         "model": str(raw.get("model", "")),
         "quant": str(raw.get("quant", "")),
         "runtime": str(raw.get("backend", "")),
-        "device_count": int(raw.get("device_count") or 1)
-        if str(raw.get("device_count", "1")).isdigit()
-        else 1,
+        "device_count": int(raw.get("device_count") or 1) if str(raw.get("device_count", "1")).isdigit() else 1,
         "metric": str(raw.get("metric", "")),
         "batch": str(raw.get("batch", "")),
     }
@@ -126,15 +124,11 @@ def _row(raw: dict, mapped: MappedRow | Rejected, predict_fn: Callable[[MappedRo
         status: Status = (
             "not-comparable" if "not comparable" in mapped.reason or "batch" in mapped.reason else "unmapped"
         )
-        return ValidationRow(
-            **base, measured=measured, predicted=None, ape=None, status=status, reason=mapped.reason
-        )
+        return ValidationRow(**base, measured=measured, predicted=None, ape=None, status=status, reason=mapped.reason)
     try:
         pred = predict_fn(mapped)
     except (ProblemError, ValueError) as exc:
-        return ValidationRow(
-            **base, measured=measured, predicted=None, ape=None, status="error", reason=str(exc)
-        )
+        return ValidationRow(**base, measured=measured, predicted=None, ape=None, status="error", reason=str(exc))
     a_fits = analyze(mapped.problem, evidence=False).fits
     ape = abs(pred / mapped.measured - 1.0)
     status: Status = "ok"
@@ -227,17 +221,13 @@ def cross_validate(
     raws = df.to_dict(orient="records")
     mapped = [map_row(r) for r in raws]
     ok = [m for m in mapped if isinstance(m, MappedRow)]
-    key: Callable[[MappedRow], str] = (
-        (lambda m: m.source_id) if by == "source" else (lambda m: m.device_family)
-    )
+    key: Callable[[MappedRow], str] = (lambda m: m.source_id) if by == "source" else (lambda m: m.device_family)
     fitted_keys = {key(o.row) for o in observations(ok)}
     rows: list[ValidationRow] = []
     held: dict[str, MetricSummary] = {}
     for group_key in sorted({key(m) for m in ok}):
         members = [
-            (raw, m)
-            for raw, m in zip(raws, mapped, strict=True)
-            if isinstance(m, MappedRow) and key(m) == group_key
+            (raw, m) for raw, m in zip(raws, mapped, strict=True) if isinstance(m, MappedRow) and key(m) == group_key
         ]
         if group_key in fitted_keys:
             if progress:

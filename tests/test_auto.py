@@ -49,9 +49,7 @@ def brute_force_best_decode(rp):
             link="10GbE",
             workload=SHORT,
         ),
-        Problem(
-            model="Llama 3 8B", quant="FP16", devices=["RTX 3060", "RTX 4060 Ti", "RTX 3070"], workload=SHORT
-        ),
+        Problem(model="Llama 3 8B", quant="FP16", devices=["RTX 3060", "RTX 4060 Ti", "RTX 3070"], workload=SHORT),
         Problem(
             model="Llama 3.2 3B",
             quant="Q8_0",

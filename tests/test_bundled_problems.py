@@ -3,11 +3,14 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from optimizer.analyze import analyze
 from optimizer.problem import load_problem
 
-PROBLEMS = sorted((Path(__file__).parents[1] / "problems").glob("*.yaml"))
+ALL = sorted((Path(__file__).parents[1] / "problems").glob("*.yaml"))
+PROBLEMS = [p for p in ALL if "ask" not in (yaml.safe_load(p.read_text()) or {})]
+ASKS = [p for p in ALL if p not in PROBLEMS]
 
 
 def test_there_are_enough_problems():
@@ -33,3 +36,16 @@ def test_problem_meets_its_expectations(path):
         assert lo <= a.system.ttft_s <= hi
     if exp.bottleneck:
         assert a.system.bottleneck == exp.bottleneck
+
+
+@pytest.mark.parametrize("path", ASKS, ids=lambda p: p.stem)
+def test_hardware_ask_meets_its_expectations(path):
+    from optimizer.solve.hardware import HardwareAsk, answer
+
+    ask = HardwareAsk.model_validate(yaml.safe_load(path.read_text()))
+    ans = answer(ask)
+    exp = ask.expect or {}
+    if "feasible" in exp:
+        assert ans.feasible is exp["feasible"]
+    if "not_chosen" in exp and ans.chosen:
+        assert f"{ans.chosen.count}x {ans.chosen.device}" != exp["not_chosen"]

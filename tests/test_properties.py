@@ -24,9 +24,7 @@ MODELS = ["Llama 3 8B", "Qwen3-30B-A3B", "Llama 3.2 3B", "Qwen3-8B", "gpt-oss-20
 QUANTS = ["Q4_K_M", "Q8_0", "FP16", "Q4_0", "Q6_K"]
 
 problems = st.builds(
-    lambda d, m, q, p, g: Problem(
-        model=m, quant=q, devices=[d], workload=Workload(prompt_tokens=p, gen_tokens=g)
-    ),
+    lambda d, m, q, p, g: Problem(model=m, quant=q, devices=[d], workload=Workload(prompt_tokens=p, gen_tokens=g)),
     st.sampled_from(DEVICES),
     st.sampled_from(MODELS),
     st.sampled_from(QUANTS),

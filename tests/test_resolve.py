@@ -47,16 +47,12 @@ def test_quant_names(query, expected):
     assert R.quant(query).id == expected
 
 
-@pytest.mark.parametrize(
-    ("query", "expected"), [("llama.cpp (CUDA)", "llama.cpp-cuda"), ("Ollama", "ollama")]
-)
+@pytest.mark.parametrize(("query", "expected"), [("llama.cpp (CUDA)", "llama.cpp-cuda"), ("Ollama", "ollama")])
 def test_runtime_names(query, expected):
     assert R.runtime(query).id == expected
 
 
-@pytest.mark.parametrize(
-    ("query", "expected"), [("10GbE", "10gbe"), ("TB5 RDMA", "tb5-rdma"), ("NVLink 4", "nvlink4")]
-)
+@pytest.mark.parametrize(("query", "expected"), [("10GbE", "10gbe"), ("TB5 RDMA", "tb5-rdma"), ("NVLink 4", "nvlink4")])
 def test_link_names(query, expected):
     assert R.link(query).id == expected
 

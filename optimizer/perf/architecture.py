@@ -40,9 +40,7 @@ class ParamBreakdown:
     @property
     def active(self) -> float:
         """Parameters touched per token (embedding lookup excluded only if untied? no: counted)."""
-        per_moe_layer = (
-            self.attention_per_layer + self.moe_active_routed_per_layer + self.moe_shared_per_layer
-        )
+        per_moe_layer = self.attention_per_layer + self.moe_active_routed_per_layer + self.moe_shared_per_layer
         return (
             self.embedding
             + self.output_head
@@ -66,9 +64,7 @@ def attention_params(m: Model) -> float:
         assert a.qk_rope_head_dim and a.qk_nope_head_dim and a.v_head_dim and a.kv_lora_rank
         qk_dim = a.qk_nope_head_dim + a.qk_rope_head_dim
         q = h * a.q_lora_rank + a.q_lora_rank * m.heads * qk_dim if a.q_lora_rank else h * m.heads * qk_dim
-        kv = h * (a.kv_lora_rank + a.qk_rope_head_dim) + a.kv_lora_rank * m.heads * (
-            a.qk_nope_head_dim + a.v_head_dim
-        )
+        kv = h * (a.kv_lora_rank + a.qk_rope_head_dim) + a.kv_lora_rank * m.heads * (a.qk_nope_head_dim + a.v_head_dim)
         o = m.heads * a.v_head_dim * h
         return float(q + kv + o)
     q = h * m.heads * m.head_dim

@@ -174,9 +174,7 @@ def fitted_metadata() -> dict:
 
 
 # Links that cross a network stack (llama.cpp RPC, MLX ring over TCP, ...) rather than a bus.
-NETWORK_LINK_KINDS = frozenset(
-    {"ethernet", "thunderbolt", "usb", "rdma-ethernet", "infiniband", "thunderbolt-rdma"}
-)
+NETWORK_LINK_KINDS = frozenset({"ethernet", "thunderbolt", "usb", "rdma-ethernet", "infiniband", "thunderbolt-rdma"})
 # Priors for the per-hop hand-off cost when no multi-device rows calibrate it: a device-to-device
 # copy plus a stream sync on a bus; a framework round trip through the kernel network stack.
 HOP_PRIOR_US = {"local": 20.0, "network": 200.0}

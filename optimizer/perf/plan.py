@@ -200,9 +200,7 @@ def _hops(rp: ResolvedProblem, stages: tuple[StageSpec, ...]) -> list[Link]:
     return out
 
 
-def decode_chain(
-    rp: ResolvedProblem, spec: PlanSpec, placed: list[Placed], context: float, batch: int
-) -> ChainTimes:
+def decode_chain(rp: ResolvedProblem, spec: PlanSpec, placed: list[Placed], context: float, batch: int) -> ChainTimes:
     m = rp.model
     act = activation_bytes_per_token(m)
     steps = [
@@ -279,9 +277,7 @@ def prefill_chain(
                 busy[i] += t
                 t_stage = max(t_stage, t)
             lead_eff = next(p for p in placed if p.stage == k).eff
-            comm = stage_collective_s(
-                rp, st, split, int(per_group), "prefill", lead_eff.collective_overhead_s
-            )
+            comm = stage_collective_s(rp, st, split, int(per_group), "prefill", lead_eff.collective_overhead_s)
             t_stage = max(t_stage, comm) if split == "context" else t_stage + comm
             begin = max(ready, finish[k])
             finish[k] = begin + t_stage
@@ -344,9 +340,7 @@ def evaluate_plan(rp: ResolvedProblem, spec: PlanSpec) -> Analysis:
         for d, src in zip(rep, spec.decode_devices, strict=True):
             base = next(x for x in devices if x.index == src)
             inst = rp.devices[d]
-            devices.append(
-                base.model_copy(update={"index": d, "name": inst.label, "role": f"replica {rep_idx}"})
-            )
+            devices.append(base.model_copy(update={"index": d, "name": inst.label, "role": f"replica {rep_idx}"}))
         decode_power += sum(x.power_w for x in devices if x.index in spec.decode_devices)
         prefill_power += sum(x.power_w for x in devices if x.index in spec.decode_devices)
     used = {x.index for x in devices}
@@ -364,9 +358,7 @@ def evaluate_plan(rp: ResolvedProblem, spec: PlanSpec) -> Analysis:
     total_seqs = w.batch
     gen_tok_s_total = total_seqs * w.gen_tokens / request_s if request_s > 0 else 0.0
     avg_power = (
-        (prefill_power * prefill_s + decode_power * decode_total_s) / request_s
-        if request_s > 0
-        else decode_power
+        (prefill_power * prefill_s + decode_power * decode_total_s) / request_s if request_s > 0 else decode_power
     )
     cost = energy_cost(avg_power, gen_tok_s_total, rp.problem.cost.price_kwh, rp.problem.cost.hours_per_day)
     prices = [inst.price_usd for inst in rp.devices]
@@ -474,8 +466,7 @@ def _device_results(
                 m, p.slice, avg_ctx, rp.kv_bytes_per_element
             )
             flops = b * (
-                active_flops_per_token(m, p.slice, p.shard)
-                + p.shard.kv * attention_flops(m, p.slice, 1, int(avg_ctx))
+                active_flops_per_token(m, p.slice, p.shard) + p.shard.kv * attention_flops(m, p.slice, 1, int(avg_ctx))
             )
             bw_util = nbytes / (chain.step_s * peak_bw)
             c_util = flops / (chain.step_s * peak_c)
@@ -549,11 +540,7 @@ def _link_results(
             "tensor": act * b * ALLREDUCES_PER_LAYER * st.layers * 2,
             "expert": act * b * 4 * st.layers,
         }.get(spec.split, act * b * st.layers)
-        out.append(
-            _link(
-                rp, lk, (min(st.devices), max(st.devices)), f"{spec.split} group", per_token, t, chain.step_s
-            )
-        )
+        out.append(_link(rp, lk, (min(st.devices), max(st.devices)), f"{spec.split} group", per_token, t, chain.step_s))
         keys.append(("group", k))
     if handoff_link is not None:
         a, c = spec.prefill_devices[-1], spec.decode_devices[0]
@@ -595,8 +582,7 @@ def _system_bottleneck(
         worst = max(placed, key=lambda p: p.memory.shortfall_gb)
         return (
             "capacity",
-            f"{worst.inst.label} needs {worst.memory.total_gb:.1f} GB "
-            f"of {worst.memory.usable_gb:.1f} GB usable",
+            f"{worst.inst.label} needs {worst.memory.total_gb:.1f} GB of {worst.memory.usable_gb:.1f} GB usable",
             None,
         )
     shares: list[tuple[float, BottleneckKind, str, tuple[str, int] | None]] = []
@@ -611,9 +597,7 @@ def _system_bottleneck(
         shares.append((t, "interconnect", f"pipeline hop {i + 1}", ("hop", i)))
     for k, t in enumerate(chain.collective_s):
         if t > 0:
-            shares.append(
-                (t, "interconnect", f"{spec.split}-parallel communication in stage {k + 1}", ("group", k))
-            )
+            shares.append((t, "interconnect", f"{spec.split}-parallel communication in stage {k + 1}", ("group", k)))
     total = sum(x[0] for x in shares) or 1.0
     t, kind, what, link_idx = max(shares, key=lambda x: x[0])
     return kind, f"{what}: {100 * t / total:.0f}% of the decode step", link_idx

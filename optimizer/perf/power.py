@@ -37,9 +37,7 @@ class EnergyCost:
 DAYS_PER_MONTH = 30.0
 
 
-def energy_cost(
-    average_power_w: float, tokens_per_s: float, price_kwh: float, hours_per_day: float
-) -> EnergyCost:
+def energy_cost(average_power_w: float, tokens_per_s: float, price_kwh: float, hours_per_day: float) -> EnergyCost:
     kwh_day = average_power_w * hours_per_day / 1000.0
     cost_day = kwh_day * price_kwh
     tokens_day = tokens_per_s * hours_per_day * 3600.0

@@ -131,9 +131,7 @@ def active_flops_per_token(m: Model, s: Slice, shard: Shard = FULL) -> float:
     non_expert += pb.extra * (s.layers / m.layers)
     if s.has_head:
         non_expert += _head_params(pb)
-    return (
-        2.0 * shard.tokens * (non_expert * shard.dense + moe * pb.moe_active_routed_per_layer * shard.experts)
-    )
+    return 2.0 * shard.tokens * (non_expert * shard.dense + moe * pb.moe_active_routed_per_layer * shard.experts)
 
 
 def attention_flops(m: Model, s: Slice, new_tokens: int, past_tokens: int) -> float:

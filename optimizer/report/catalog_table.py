@@ -54,9 +54,7 @@ def catalog_frame(section: str, search: str | None = None) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if search and not df.empty:
         s = search.lower()
-        mask = df["id"].str.lower().str.contains(s, regex=False) | df["name"].str.lower().str.contains(
-            s, regex=False
-        )
+        mask = df["id"].str.lower().str.contains(s, regex=False) | df["name"].str.lower().str.contains(s, regex=False)
         df = df[mask]
     return df.reset_index(drop=True)
 

@@ -17,6 +17,9 @@ def output_models() -> dict[str, type[BaseModel]]:
         from optimizer.solve.auto import AutoResult
 
         models["auto"] = AutoResult
+        from optimizer.solve.hardware import HardwareAnswer
+
+        models["hardware"] = HardwareAnswer
     except ImportError:  # pragma: no cover - before the AUTO module exists
         pass
     return models

@@ -23,13 +23,11 @@ def _summary_table(title: str, groups: dict[str, MetricSummary]) -> Table:
 
 def render_validation(rep: ValidationReport, console: Console, show_rows: int = 25) -> None:
     s = rep.summary
-    worst = sorted(
-        (r for r in rep.rows if r.ape is not None and r.status != "flagged-anomaly"), key=lambda r: -r.ape
-    )[:show_rows]  # type: ignore[operator]
+    worst = sorted((r for r in rep.rows if r.ape is not None and r.status != "flagged-anomaly"), key=lambda r: -r.ape)[
+        :show_rows
+    ]  # type: ignore[operator]
     if worst:
-        t = Table(
-            title=f"Largest errors (of {s.mapped} predicted rows)", title_justify="left", show_edge=False
-        )
+        t = Table(title=f"Largest errors (of {s.mapped} predicted rows)", title_justify="left", show_edge=False)
         for col in (
             "source",
             "device",

@@ -152,9 +152,7 @@ def auto_resolved(
     )
 
 
-def auto(
-    problem: Problem, objective: Objective = "decode", settings: SolverSettings = DEFAULT_SETTINGS
-) -> AutoResult:
+def auto(problem: Problem, objective: Objective = "decode", settings: SolverSettings = DEFAULT_SETTINGS) -> AutoResult:
     """Choose the best strategy and placement for ``problem`` (see module docstring)."""
     return auto_resolved(resolve(problem), objective, settings)
 
@@ -176,9 +174,7 @@ def _reasoning(c: Candidate, a: Analysis, evaluated: list[tuple[Candidate, Analy
     others = [(oc, oa) for oc, oa in evaluated if oc is not c and oa.fits]
     runner = min(others, key=lambda x: METRICS[objective](x[1])) if others else None
     if not a.fits:
-        return (
-            f"no strategy fits in memory; {c.strategy} comes closest ({a.warnings[0] if a.warnings else ''})"
-        )
+        return f"no strategy fits in memory; {c.strategy} comes closest ({a.warnings[0] if a.warnings else ''})"
     why = _why(c, a)
     if runner is None:
         return f"{why}; it is the only plan that fits"
@@ -203,10 +199,7 @@ def _why(c: Candidate, a: Analysis) -> str:
     if c.strategy.startswith("data") or "dp" in c.strategy:
         return "each replica holds the whole model, so replicas multiply throughput without adding hops"
     if c.strategy == "pd-split":
-        return (
-            f"{c.detail}: prefill needs compute, decode needs bandwidth, "
-            "and the KV cache streams between them"
-        )
+        return f"{c.detail}: prefill needs compute, decode needs bandwidth, and the KV cache streams between them"
     if c.strategy.startswith("expert"):
         return "experts spread over the devices so each token reads only its experts' share"
     if c.strategy.startswith("context"):
@@ -233,9 +226,7 @@ def _vs_exo(c: Candidate, a: Analysis, evaluated: list[tuple[Candidate, Analysis
     if theirs <= mine * 1.0005:
         return f"AUTO matches EXO's placement ({_metric_text(ea, objective)})"
     gain = theirs / mine - 1
-    text = (
-        f"{100 * gain:.0f}% better than EXO ({_metric_text(a, objective)} vs {_metric_text(ea, objective)})"
-    )
+    text = f"{100 * gain:.0f}% better than EXO ({_metric_text(a, objective)} vs {_metric_text(ea, objective)})"
     exo_used = [d for d in ea.devices if d.layers > 0]
     auto_used = [d for d in a.devices if d.layers > 0]
     if c.strategy in ("pipeline", "single device") and len(exo_used) < len(auto_used):

@@ -72,9 +72,7 @@ def _fits_one_copy(rp: ResolvedProblem, devices: list[int]) -> bool:
     return all(usable_memory_gb(rp.devices[i].device, rp.devices[i].memory_gb) > need for i in devices)
 
 
-def pipeline_candidate(
-    rp: ResolvedProblem, objective: PlacementObjective, settings: SolverSettings
-) -> Candidate:
+def pipeline_candidate(rp: ResolvedProblem, objective: PlacementObjective, settings: SolverSettings) -> Candidate:
     hint = None
     with contextlib.suppress(PlacementError):
         hint = exo_layers(rp)
@@ -92,18 +90,12 @@ def exo_candidate(rp: ResolvedProblem) -> Candidate:
     storage = weight_bytes(rp.model, rp.quant, whole_model(rp.model)) / 1e9
     n = len(rp.devices)
     for k in range(1, n + 1):
-        fitting = [
-            c
-            for c in itertools.combinations(range(n), k)
-            if sum(rp.devices[i].memory_gb for i in c) >= storage
-        ]
+        fitting = [c for c in itertools.combinations(range(n), k) if sum(rp.devices[i].memory_gb for i in c) >= storage]
         if fitting:
             chosen = max(fitting, key=lambda c: sum(rp.devices[i].memory_gb for i in c))
             break
     else:
-        return Candidate(
-            "exo", rp, None, f"EXO finds no node set with {storage:.0f} GB of memory for the weights"
-        )
+        return Candidate("exo", rp, None, f"EXO finds no node set with {storage:.0f} GB of memory for the weights")
     sub = rp.reordered(list(chosen) + [i for i in range(n) if i not in chosen])
     try:
         layers = largest_remainder_split(rp.model.layers, [sub.devices[i].memory_gb for i in range(k)])
@@ -142,9 +134,7 @@ def tp_pp_candidates(rp: ResolvedProblem) -> list[Candidate]:
             out.append(Candidate(name, rp, None, reason))
             continue
         groups = _groups(n, t)
-        cap = [
-            sum(usable_memory_gb(rp.devices[i].device, rp.devices[i].memory_gb) for i in g) for g in groups
-        ]
+        cap = [sum(usable_memory_gb(rp.devices[i].device, rp.devices[i].memory_gb) for i in g) for g in groups]
         layers = largest_remainder_split(rp.model.layers, cap)
         stages = tuple(StageSpec(g, x) for g, x in zip(groups, layers, strict=True))
         out.append(Candidate(name, rp, PlanSpec(name, stages, split="tensor")))
@@ -223,9 +213,7 @@ def pd_split_candidate(rp: ResolvedProblem) -> Candidate:
     """Prefill on the compute-strongest device kind, decode on the bandwidth-strongest (EXO)."""
     kinds = {i.device.id for i in rp.devices}
     if len(kinds) < 2:
-        return Candidate(
-            "pd-split", rp, None, "needs two kinds of device (compute-strong and bandwidth-strong)"
-        )
+        return Candidate("pd-split", rp, None, "needs two kinds of device (compute-strong and bandwidth-strong)")
     if _engine(rp) not in PD_ENGINES:
         return Candidate("pd-split", rp, None, f"{rp.runtime.name} does not disaggregate prefill and decode")
 
@@ -257,9 +245,7 @@ def pd_split_candidate(rp: ResolvedProblem) -> Candidate:
     return Candidate("pd-split", sub, spec, detail=names)
 
 
-def all_candidates(
-    rp: ResolvedProblem, objective: PlacementObjective, settings: SolverSettings
-) -> list[Candidate]:
+def all_candidates(rp: ResolvedProblem, objective: PlacementObjective, settings: SolverSettings) -> list[Candidate]:
     return [
         pipeline_candidate(rp, objective, settings),
         exo_candidate(rp),

@@ -80,9 +80,7 @@ def stage_coefficients(rp: ResolvedProblem, inst: DeviceInstance, context: float
         gb_per_layer=(mem(full) - gb0) / L,
         gb_embedding=mem(Slice(0, 0, True, False)) - gb0,
         gb_head=mem(head) - gb0,
-        usable_gb=memory_use(
-            inst.device, inst.memory_gb, inst.runtime, m, rp.quant, empty, 0, 1, kvb
-        ).usable_gb,
+        usable_gb=memory_use(inst.device, inst.memory_gb, inst.runtime, m, rp.quant, empty, 0, 1, kvb).usable_gb,
         hop_overhead_s=eff.hop_overhead_s,
     )
 

@@ -77,8 +77,7 @@ def _interchangeable(rp: ResolvedProblem) -> list[list[int]]:
             continue
         others = [j for j in range(len(rp.devices)) if j not in members]
         links_ok = all(
-            rp.link_between(rp.devices[a], rp.devices[o]).id
-            == rp.link_between(rp.devices[b], rp.devices[o]).id
+            rp.link_between(rp.devices[a], rp.devices[o]).id == rp.link_between(rp.devices[b], rp.devices[o]).id
             for a, b in itertools.pairwise(members)
             for o in others
         )

@@ -21,9 +21,7 @@ Objective = Literal["decode", "prefill", "ttft", "latency", "throughput", "token
 # Seconds (or joules, or USD) per unit of the objective; smaller is better for all of them.
 METRICS: dict[str, Callable[[Analysis], float]] = {
     "decode": lambda a: 1.0 / max(a.system.decode_tok_s, 1e-12),
-    "prefill": lambda a: (
-        1.0 / max(a.system.prefill_tok_s, 1e-12) if a.system.prefill_tok_s > 0 else a.system.ttft_s
-    ),
+    "prefill": lambda a: 1.0 / max(a.system.prefill_tok_s, 1e-12) if a.system.prefill_tok_s > 0 else a.system.ttft_s,
     "ttft": lambda a: a.system.ttft_s,
     "latency": lambda a: a.system.request_latency_s,
     "throughput": lambda a: 1.0 / max(a.system.decode_tok_s_total, 1e-12),
