@@ -228,7 +228,7 @@ class Resolver:
                     query=r.query,
                     note=r.note,
                     memory_gb=opt.memory_gb,
-                    price_usd=opt.price_usd or d.price_usd,
+                    price_usd=opt.price_usd,  # None when this configuration's price is not sourced
                 )
         sizes = sorted({d.memory_gb, *(o.memory_gb for o in d.memory_options)})
         raise UnknownNameError("device", r.query, [f"{d.name} {s:g}GB" for s in sizes])

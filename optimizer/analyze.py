@@ -46,7 +46,7 @@ def _analyze_strategy(rp: ResolvedProblem, strategy: str, evidence: bool) -> Ana
     from optimizer.solve.auto import auto_resolved
 
     if strategy == "auto":
-        return auto_resolved(rp).analysis
+        return auto_resolved(rp, evidence=evidence).analysis
     builders = {
         "exo": lambda: [cb.exo_candidate(rp)],
         "tensor": lambda: [cb.tensor_candidate(rp)],
@@ -109,7 +109,7 @@ def _predict_row(rp: ResolvedProblem, r: dict[str, str]) -> float:
             batch=batch,
             cached_tokens=int(float(r["cached_tokens"] or 0)),
         )
-    other = replace(rp, problem=rp.problem.model_copy(update={"workload": w, "layers": None}))
+    other = replace(rp, problem=rp.problem.model_copy(update={"workload": w, "layers": None, "strategy": "pipeline"}))
     a = analyze_resolved(other, evidence=False)
     if r["metric"] == "decode_tok_s":
         return a.system.decode_tok_s_total if batch > 1 else a.system.decode_tok_s

@@ -42,6 +42,7 @@ PRIOR_TOKEN_US = 300.0  # sampling, graph launch, host sync per token
 ETA_CAP = 0.92  # achievable share of peak DRAM bandwidth or compute (STREAM-like ceiling)
 CAP_PENALTY = 10.0
 MIN_ROWS_FOR_OVERHEAD = 4  # fewer multi-device rows than this: keep the prior hop/collective cost
+MIN_SOURCES_FOR_OVERHEAD = 2  # ... or rows of one source and one model (its quirks are not the runtime's)
 
 
 @dataclass
@@ -279,7 +280,9 @@ def assemble(dec: dict, pre: dict, row_info: dict[str, tuple[str, str, str]]) ->
 
 
 ZERO_HOPS = [
-    f"{e}|{c}" for e in ("llama.cpp", "mlx", "vllm", "sglang", "tensorrt-llm", "mlc") for c in ("local", "network")
+    f"{e}|{c}"
+    for e in ("llama.cpp", "mlx", "vllm", "sglang", "tensorrt-llm", "mlc")
+    for c in ("local", "rdma", "network")
 ]
 
 
@@ -291,6 +294,7 @@ def fit_hop_overheads(mapped: list[MappedRow], constants: dict) -> tuple[dict[st
     from optimizer.perf import efficiency
 
     per_rk: dict[str, list[float]] = defaultdict(list)
+    sources: dict[str, set[str]] = defaultdict(set)
     used = []
     trial = {**constants, "hop_overhead_us": {k: 0.0 for k in ZERO_HOPS}}
     with efficiency.using_constants(trial):
@@ -312,13 +316,18 @@ def fit_hop_overheads(mapped: list[MappedRow], constants: dict) -> tuple[dict[st
             base = 1.0 / a.system.decode_tok_s - sum(lk.time_per_token_ms for lk in a.links) * 1e-3
             link_only = sum(lk.latency_us * 1e-6 + lk.bytes_per_token / (lk.bandwidth_gb_s * 1e9) for lk in a.links)
             per_rk[key].append((1.0 / r.measured - base - link_only) / hops)
+            sources[key].add(f"{r.source_id}|{r.problem.model}")
             used.append((r.row_id, r.source_id, "hop", r.measured, a.system.decode_tok_s, 0.0))
-    return _medians(per_rk), used
+    return _medians(per_rk, sources), used
 
 
-def _medians(per_rk: dict[str, list[float]]) -> dict[str, float]:
+def _medians(per_rk: dict[str, list[float]], sources: dict[str, set[str]]) -> dict[str, float]:
+    """Median per key, kept only with enough rows over at least two (source, model) pairs (else the
+    prior applies)."""
     return {
-        rk: round(max(0.0, float(np.median(v))) * 1e6, 2) for rk, v in per_rk.items() if len(v) >= MIN_ROWS_FOR_OVERHEAD
+        rk: round(max(0.0, float(np.median(v))) * 1e6, 2)
+        for rk, v in per_rk.items()
+        if len(v) >= MIN_ROWS_FOR_OVERHEAD and len(sources[rk]) >= MIN_SOURCES_FOR_OVERHEAD
     }
 
 
@@ -330,8 +339,9 @@ def fit_collective_overheads(mapped: list[MappedRow], constants: dict) -> tuple[
     from optimizer.perf.plan import ALLREDUCES_PER_LAYER
 
     per_rk: dict[str, list[float]] = defaultdict(list)
+    sources: dict[str, set[str]] = defaultdict(set)
     used = []
-    trial = {**constants, "collective_overhead_us": {}}
+    trial = {**constants, "collective_overhead_us": {k: 0.0 for k in ZERO_HOPS}}
     with efficiency.using_constants(trial):
         for r in mapped:
             n = sum(d.count for d in r.problem.devices)
@@ -345,13 +355,17 @@ def fit_collective_overheads(mapped: list[MappedRow], constants: dict) -> tuple[
                 continue
             if not a.fits:
                 continue
-            # the trial used the prior's overhead per call; remove it, then attribute the residual
+            # the trial ran with no per-call overhead: attribute the residual to the calls
+            rp = resolve(r.problem)
+            kinds = {lk.kind for lk in rp.hops}
+            if len(kinds) != 1:
+                continue
             ops = ALLREDUCES_PER_LAYER * a.devices[0].layers
-            prior = efficiency.PHYSICS_PRIOR.collective_overhead_s
-            base = 1.0 / a.system.decode_tok_s - ops * prior
-            per_rk[r.runtime_key].append((1.0 / r.measured - base) / ops)
+            key = efficiency.hop_key(rp.runtime, kinds.pop())
+            per_rk[key].append((1.0 / r.measured - 1.0 / a.system.decode_tok_s) / ops)
+            sources[key].add(f"{r.source_id}|{r.problem.model}")
             used.append((r.row_id, r.source_id, "collective", r.measured, a.system.decode_tok_s, 0.0))
-    return _medians(per_rk), used
+    return _medians(per_rk, sources), used
 
 
 def fit(mapped: list[MappedRow]) -> dict:

@@ -77,9 +77,11 @@ def band(metric: str, runtime_key: str, family: str, value: float) -> Band:
         g = u.get(level, {}).get(key)
         if g and g["n"] >= MIN_ROWS_FOR_GROUP:
             e = g[BAND_QUANTILE]
+            # APE e = |predicted / measured - 1|, so measured lies in [value/(1+e), value/(1-e)]
+            high = value / (1 - e) if e < 0.9 else value * 10
             return Band(
                 low=round(value / (1 + e), 4),
-                high=round(value * (1 + e), 4),
+                high=round(high, 4),
                 ape_p80=round(e, 4),
                 basis=f"{g['scheme']}: {key} ({g['n']} rows)",
             )

@@ -113,7 +113,20 @@ def load_measurements(path: str | Path) -> pd.DataFrame:
 
 
 def map_row(row: dict[str, Any]) -> MappedRow | Rejected:
-    """Map one measurement row to a problem, or say why it cannot be compared."""
+    """Map one measurement row to a problem, or say why it cannot be compared (never raises)."""
+    try:
+        return _map_row(row)
+    except (ValueError, TypeError, KeyError, ProblemError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return Rejected(
+            str(row.get("row_id", "?")),
+            str(row.get("source_id", "?")),
+            str(row.get("metric", "")),
+            f"cannot read this row: {first}",
+        )
+
+
+def _map_row(row: dict[str, Any]) -> MappedRow | Rejected:
     rid = str(row.get("row_id", "?"))
     src = str(row.get("source_id", "?"))
     metric = str(row.get("metric", ""))
@@ -134,7 +147,10 @@ def map_row(row: dict[str, Any]) -> MappedRow | Rejected:
         runtime = r.runtime(str(row["backend"]))
     except UnknownNameError as exc:
         return Rejected(rid, src, metric, str(exc))
-    count = int(_num(row.get("device_count")) or 1)
+    count_raw = _num(row.get("device_count"))
+    count = 1 if count_raw is None else int(count_raw)
+    if count < 1:
+        return Rejected(rid, src, metric, f"device_count {count_raw:g} is not a positive number")
     prompt = int(_num(row.get("prompt_tokens")) or 0)
     gen = _num(row.get("gen_tokens"))
     text = f"{row.get('source_locator', '')} {row.get('notes', '')}"

@@ -72,6 +72,16 @@ class Workload(BaseModel):
     )
     context: int | None = Field(default=None, ge=1, description="KV cache reserved per sequence; default prompt + gen")
 
+    @model_validator(mode="after")
+    def _context_holds_the_request(self) -> Workload:
+        need = self.cached_tokens + self.prompt_tokens + self.gen_tokens
+        if self.context is not None and self.context < need:
+            raise ValueError(
+                f"context {self.context} is shorter than cached + prompt + generated tokens ({need}); "
+                "raise --context or drop it"
+            )
+        return self
+
     @property
     def context_tokens(self) -> int:
         if self.context is not None:

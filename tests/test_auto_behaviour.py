@@ -33,7 +33,7 @@ def test_same_pair_chooses_replicas_or_tp_for_throughput():
         Problem(model="Llama 3 8B", quant="FP16", devices=["RTX 4090"], runtime="vLLM", workload=Workload(batch=16)),
         "throughput",
     )
-    assert r.analysis.system.decode_tok_s_total > 1.3 * one_gpu.analysis.system.decode_tok_s_total
+    assert r.analysis.system.decode_tok_s_total > 1.1 * one_gpu.analysis.system.decode_tok_s_total
     assert "tok/s total" in r.reasoning
 
 

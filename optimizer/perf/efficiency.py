@@ -157,10 +157,7 @@ def lookup(runtime: Runtime, device: Device, quant: Quant) -> Efficiency:
             prefill_layer_overhead_s=g.get("prefill_layer_overhead_us", 50.0) * 1e-6,
             attention_eff=g.get("attention_eff", PHYSICS_PRIOR.attention_eff),
             kv_eff=g.get("kv_eff", PHYSICS_PRIOR.kv_eff),
-            collective_overhead_s=_fitted()
-            .get("collective_overhead_us", {})
-            .get(rk, PHYSICS_PRIOR.collective_overhead_s * 1e6)
-            * 1e-6,
+            collective_overhead_s=0.0,  # by link class: see collective_overhead_s()
             hop_overhead_s=0.0,
             group=key,
             exact=i == 0,
@@ -173,15 +170,20 @@ def fitted_metadata() -> dict:
     return {k: v for k, v in _fitted().items() if k != "groups"}
 
 
-# Links that cross a network stack (llama.cpp RPC, MLX ring over TCP, ...) rather than a bus.
-NETWORK_LINK_KINDS = frozenset({"ethernet", "thunderbolt", "usb", "rdma-ethernet", "infiniband", "thunderbolt-rdma"})
-# Priors for the per-hop hand-off cost when no multi-device rows calibrate it: a device-to-device
-# copy plus a stream sync on a bus; a framework round trip through the kernel network stack.
-HOP_PRIOR_US = {"local": 20.0, "network": 200.0}
+# Link classes: a bus inside a box, RDMA between boxes (kernel bypass), or a kernel network stack
+# (TCP: llama.cpp RPC, MLX ring). Software costs per hand-off and per collective differ by class.
+RDMA_LINK_KINDS = frozenset({"rdma-ethernet", "infiniband", "thunderbolt-rdma"})
+TCP_LINK_KINDS = frozenset({"ethernet", "thunderbolt", "usb"})
+# Priors when no multi-device rows calibrate a class: a device-to-device copy plus a stream sync on
+# a bus; a verbs round trip over RDMA; a framework round trip through the kernel TCP stack.
+HOP_PRIOR_US = {"local": 20.0, "rdma": 50.0, "network": 200.0}
+COLLECTIVE_PRIOR_US = {"local": 20.0, "rdma": 50.0, "network": 200.0}
 
 
 def link_class(kind: str) -> str:
-    return "network" if kind in NETWORK_LINK_KINDS else "local"
+    if kind in RDMA_LINK_KINDS:
+        return "rdma"
+    return "network" if kind in TCP_LINK_KINDS else "local"
 
 
 def hop_key(runtime: Runtime, link_kind: str) -> str:
@@ -192,6 +194,12 @@ def hop_key(runtime: Runtime, link_kind: str) -> str:
 def hop_overhead_s(runtime: Runtime, link_kind: str) -> float:
     """Runtime cost of handing one step's activations to the next pipeline stage over a link of
     this kind, beyond the link's latency and transfer time (fitted per engine and link class)."""
-    key = hop_key(runtime, link_kind)
     fitted = _fitted().get("hop_overhead_us", {})
-    return fitted.get(key, HOP_PRIOR_US[link_class(link_kind)]) * 1e-6
+    return fitted.get(hop_key(runtime, link_kind), HOP_PRIOR_US[link_class(link_kind)]) * 1e-6
+
+
+def collective_overhead_s(runtime: Runtime, link_kind: str) -> float:
+    """Fixed software cost of one all-reduce / all-to-all call over a link of this kind (kernel
+    launches, synchronisation, the network stack), fitted per engine and link class."""
+    fitted = _fitted().get("collective_overhead_us", {})
+    return fitted.get(hop_key(runtime, link_kind), COLLECTIVE_PRIOR_US[link_class(link_kind)]) * 1e-6

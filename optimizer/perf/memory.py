@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from catalog.schema import Device, Model, Quant, Runtime
 from optimizer.perf.workload import FULL, Shard, Slice, kv_read_bytes, weight_bytes
 
-GB = 1e9
+# Memory is marketed in binary units (a "24 GB" card holds 24 GiB); every memory figure here is in
+# those units so capacities, weights and KV cache compare like with like.
+GB = float(2**30)
 
 # macOS lets the GPU wire only part of unified memory by default (Metal's
 # recommendedMaxWorkingSetSize): 2/3 of RAM up to 36 GB, 3/4 above. Sources: exo-explore/exo PR

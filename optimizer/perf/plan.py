@@ -97,7 +97,8 @@ def _shard(rp: ResolvedProblem, split: Split, t: int, phase: str) -> Shard:
     if t == 1:
         return Shard()
     if split == "tensor":
-        kv = 1.0 / min(t, rp.model.kv_heads)  # KV heads replicate when t exceeds them
+        # KV heads replicate when t exceeds them; MLA's latent cache is replicated on every rank
+        kv = 1.0 if rp.model.attention.kind == "mla" else 1.0 / min(t, rp.model.kv_heads)
         return Shard(dense=1.0 / t, experts=1.0 / t, kv=kv)
     if split == "expert":
         return Shard(dense=1.0, experts=1.0 / t, kv=1.0)
@@ -105,9 +106,13 @@ def _shard(rp: ResolvedProblem, split: Split, t: int, phase: str) -> Shard:
     return Shard(tokens=1.0 / t) if phase == "prefill" else Shard(kv=1.0 / t)
 
 
-def place(rp: ResolvedProblem, stages: tuple[StageSpec, ...], split: Split, role: str) -> list[Placed]:
+def place(
+    rp: ResolvedProblem, stages: tuple[StageSpec, ...], split: Split, role: str, batch: int | None = None
+) -> list[Placed]:
+    """Place ``stages``; ``batch`` is the sequences this chain serves (a replica's share under DP)."""
     m = rp.model
     w = rp.problem.workload
+    b = w.batch if batch is None else batch
     out: list[Placed] = []
     start = 0
     for k, st in enumerate(stages):
@@ -122,8 +127,8 @@ def place(rp: ResolvedProblem, stages: tuple[StageSpec, ...], split: Split, role
                 m,
                 rp.quant,
                 s,
-                w.context_tokens,
-                w.batch if role != "prefill" else 1,
+                w.context_tokens if role != "prefill" else w.cached_tokens + w.prompt_tokens,
+                b,
                 rp.kv_bytes_per_element,
                 shard,
             )
@@ -146,10 +151,14 @@ def _xfer(link: Link, nbytes: float) -> float:
 
 
 def ring_allreduce_s(link: Link, t: int, nbytes: float) -> float:
-    """Ring all-reduce of ``nbytes`` over ``t`` devices: 2(t-1)/t of the data, 2(t-1) latencies."""
+    """All-reduce of ``nbytes`` over ``t`` devices: the ring's 2(t-1)/t of the data over the link,
+    and ceil(log2 t) latencies. Catalog link latencies are small-message collective figures (e.g.
+    NVLink 4: a whole 2-GPU NCCL all-reduce), and decode-sized messages take NCCL's tree/LL paths,
+    so latency grows with log2 t rather than the ring's 2(t-1) steps (8 GPUs: 3x, not 14x)."""
     if t <= 1:
         return 0.0
-    return 2 * (t - 1) * link.latency_us * 1e-6 + 2 * (t - 1) / t * nbytes / (link.bandwidth_gb_s * 1e9)
+    steps = math.ceil(math.log2(t))
+    return steps * link.latency_us * 1e-6 + 2 * (t - 1) / t * nbytes / (link.bandwidth_gb_s * 1e9)
 
 
 def all_to_all_s(link: Link, t: int, nbytes: float) -> float:
@@ -183,6 +192,11 @@ def stage_collective_s(
     return (t - 1) * link.latency_us * 1e-6 * st.layers + (t - 1) / t * kv / (link.bandwidth_gb_s * 1e9)
 
 
+def _op_overhead(rp: ResolvedProblem, st: StageSpec, lead: Placed) -> float:
+    link = group_link(rp, st.devices)
+    return efficiency.collective_overhead_s(lead.inst.runtime, link.kind) if link else 0.0
+
+
 @dataclass(frozen=True)
 class ChainTimes:
     step_s: float  # one decode step of the whole batch
@@ -212,7 +226,7 @@ def decode_chain(rp: ResolvedProblem, spec: PlanSpec, placed: list[Placed], cont
     ]  # fmt: skip
     lead = {p.stage: p for p in reversed(placed)}
     collective = [
-        stage_collective_s(rp, st, spec.split, batch, "decode", lead[k].eff.collective_overhead_s)
+        stage_collective_s(rp, st, spec.split, batch, "decode", _op_overhead(rp, st, lead[k]))
         for k, st in enumerate(spec.stages)
     ]
     stage_s = []
@@ -276,8 +290,8 @@ def prefill_chain(
                 t = max(step.memory_s * chunks_in_group, step.compute_s) + step.overhead_s * chunks_in_group
                 busy[i] += t
                 t_stage = max(t_stage, t)
-            lead_eff = next(p for p in placed if p.stage == k).eff
-            comm = stage_collective_s(rp, st, split, int(per_group), "prefill", lead_eff.collective_overhead_s)
+            lead_p = next(p for p in placed if p.stage == k)
+            comm = stage_collective_s(rp, st, split, int(per_group), "prefill", _op_overhead(rp, st, lead_p))
             t_stage = max(t_stage, comm) if split == "context" else t_stage + comm
             begin = max(ready, finish[k])
             finish[k] = begin + t_stage
@@ -315,8 +329,8 @@ def evaluate_plan(rp: ResolvedProblem, spec: PlanSpec) -> Analysis:
     w = rp.problem.workload
     r = 1 + len(spec.replicas)
     b = max(1, math.ceil(w.batch / r))  # sequences per replica
-    placed = place(rp, spec.stages, spec.split, "decode" if spec.prefill_stages else "prefill+decode")
-    pre_placed = place(rp, spec.prefill_stages, spec.split, "prefill") if spec.prefill_stages else placed
+    placed = place(rp, spec.stages, spec.split, "decode" if spec.prefill_stages else "prefill+decode", b)
+    pre_placed = place(rp, spec.prefill_stages, spec.split, "prefill", b) if spec.prefill_stages else placed
 
     start_ctx = w.cached_tokens + w.prompt_tokens
     avg_ctx = start_ctx + (w.gen_tokens - 1) / 2
@@ -336,13 +350,23 @@ def evaluate_plan(rp: ResolvedProblem, spec: PlanSpec) -> Analysis:
         rp, spec, placed, pre_placed, chain, pre_busy, prefill_s, avg_ctx, b
     )
     # replicas: same figures on their own devices
+    base_decode_w, base_prefill_w = decode_power, prefill_power
     for rep_idx, rep in enumerate(spec.replicas, start=2):
+        busy = (rep_idx - 1) * b < w.batch  # this replica serves at least one sequence
         for d, src in zip(rep, spec.decode_devices, strict=True):
             base = next(x for x in devices if x.index == src)
             inst = rp.devices[d]
-            devices.append(base.model_copy(update={"index": d, "name": inst.label, "role": f"replica {rep_idx}"}))
-        decode_power += sum(x.power_w for x in devices if x.index in spec.decode_devices)
-        prefill_power += sum(x.power_w for x in devices if x.index in spec.decode_devices)
+            update = {"index": d, "name": inst.label, "role": f"replica {rep_idx}"}
+            if not busy:
+                update.update(power_w=round(idle_w(inst.device)[0], 1), role=f"replica {rep_idx} (idle)")
+            devices.append(base.model_copy(update=update))
+        if busy:
+            decode_power += base_decode_w
+            prefill_power += base_prefill_w
+        else:
+            idle = sum(idle_w(rp.devices[d].device)[0] for d in rep)
+            decode_power += idle
+            prefill_power += idle
     used = {x.index for x in devices}
     for i, inst in enumerate(rp.devices):
         if i not in used:

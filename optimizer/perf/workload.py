@@ -60,7 +60,12 @@ def _counts(pb: ParamBreakdown, s: Slice) -> tuple[int, int]:
 
 
 def _bits(quant: Quant) -> tuple[float, float, float]:
+    """Bits for the layers, the embedding and the output head. GGUF mixes are catalogued by their
+    whole-file average (llama.cpp's published bits per weight), which already includes the
+    higher-precision head, so the average applies to every tensor there."""
     body = quant.bits_per_weight
+    if quant.format == "gguf":
+        return body, body, body
     return body, quant.embedding_bits or body, quant.output_bits or body
 
 
@@ -82,6 +87,8 @@ def weight_bytes(m: Model, q: Quant, s: Slice, shard: Shard = FULL) -> float:
         total += (pb.embedding * emb_bits / 8 + pb.vision * VISION_BITS / 8) * shard.dense
     if s.has_head and pb.output_head:
         total += pb.output_head * out_bits / 8 * shard.dense
+    elif s.has_head and not s.has_embedding:
+        total += pb.embedding * emb_bits / 8 * shard.dense  # tied head on a later stage: its own copy
     return total
 
 

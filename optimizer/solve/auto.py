@@ -100,7 +100,10 @@ def _alternative(c: Candidate, a: Analysis | None) -> Alternative:
 
 
 def auto_resolved(
-    rp: ResolvedProblem, objective: Objective = "decode", settings: SolverSettings = DEFAULT_SETTINGS
+    rp: ResolvedProblem,
+    objective: Objective = "decode",
+    settings: SolverSettings = DEFAULT_SETTINGS,
+    evidence: bool = True,
 ) -> AutoResult:
     cands = all_candidates(rp, PLACEMENT_OBJECTIVE.get(objective, "decode"), settings)  # type: ignore[arg-type]
     evaluated: list[tuple[Candidate, Analysis]] = []
@@ -115,7 +118,8 @@ def auto_resolved(
         raise ProblemError(f"no strategy can run this model on these devices ({reasons})")
     idx, status, optimal, wall = choose([a for _, a in evaluated], objective)
     best_c, best_a = evaluated[idx]
-    best_a = with_evidence(best_c.rp, best_a)
+    if evidence:
+        best_a = with_evidence(best_c.rp, best_a)
     pipeline = next((c for c in cands if c.placement is not None), None)
     pl = pipeline.placement if pipeline else None
     solver = SolverReport(

@@ -11,7 +11,7 @@ import contextlib
 import itertools
 from dataclasses import dataclass
 
-from optimizer.perf.memory import usable_memory_gb
+from optimizer.perf.memory import GB, usable_memory_gb
 from optimizer.perf.placement import PlacementError, largest_remainder_split
 from optimizer.perf.plan import PlanSpec, StageSpec
 from optimizer.perf.roofline import peak_tflops
@@ -68,7 +68,7 @@ def tensor_rule(rp: ResolvedProblem, t: int) -> str | None:
 
 
 def _fits_one_copy(rp: ResolvedProblem, devices: list[int]) -> bool:
-    need = weight_bytes(rp.model, rp.quant, whole_model(rp.model)) / 1e9
+    need = weight_bytes(rp.model, rp.quant, whole_model(rp.model)) / GB
     return all(usable_memory_gb(rp.devices[i].device, rp.devices[i].memory_gb) > need for i in devices)
 
 
@@ -87,7 +87,7 @@ def pipeline_candidate(rp: ResolvedProblem, objective: PlacementObjective, setti
 def exo_candidate(rp: ResolvedProblem) -> Candidate:
     """What EXO 1.0 does: the fewest nodes whose available memory holds the weights (weights only),
     layers in proportion to memory, largest remainder, at least one per node."""
-    storage = weight_bytes(rp.model, rp.quant, whole_model(rp.model)) / 1e9
+    storage = weight_bytes(rp.model, rp.quant, whole_model(rp.model)) / GB
     n = len(rp.devices)
     for k in range(1, n + 1):
         fitting = [c for c in itertools.combinations(range(n), k) if sum(rp.devices[i].memory_gb for i in c) >= storage]

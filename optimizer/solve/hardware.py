@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from catalog.resolve import UnknownNameError, resolver
 from catalog.schema import Device
-from optimizer.perf.memory import usable_memory_gb
+from optimizer.perf.memory import GB, usable_memory_gb
 from optimizer.perf.plan import PlanSpec, StageSpec, evaluate_plan
 from optimizer.perf.workload import weight_bytes, whole_model
 from optimizer.problem import DeviceSpec, Problem, ProblemError, Workload, resolve
@@ -132,7 +132,7 @@ def configurations(
             workload=workload,
         )
         rp1 = resolve(base)
-        need = weight_bytes(rp1.model, rp1.quant, whole_model(rp1.model)) / 1e9
+        need = weight_bytes(rp1.model, rp1.quant, whole_model(rp1.model)) / GB
         usable = usable_memory_gb(d, d.memory_gb) - rp1.devices[0].runtime.memory_overhead_gb
         if usable <= 0:
             continue
