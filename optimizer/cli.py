@@ -44,7 +44,32 @@ def _fail_on_user_errors(fn):  # type: ignore[no-untyped-def]
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class OneLineErrors(click.Group):
+    """Usage errors (bad option values, unknown options) as one line with a hint, exit code 2."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        standalone = kwargs.get("standalone_mode", True)
+        try:
+            return super().main(*args, **{**kwargs, "standalone_mode": False})
+        except click.exceptions.UsageError as exc:
+            if not standalone:
+                raise
+            cmd = exc.ctx.command_path if exc.ctx else "mlba"
+            click.echo(f"Error: {exc.format_message()} (see `{cmd} --help`)", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except click.exceptions.ClickException as exc:
+            if not standalone:
+                raise
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            if not standalone:
+                raise
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="mlba")
 def main() -> None:
     """ML Bottleneck Analyzer: plan LLM inference on real hardware.
@@ -191,7 +216,9 @@ def analyze(problem_file: str | None, as_json: bool, **kw: Any) -> None:
     show_default=True,
     help="What the chosen plan optimises.",
 )
-@click.option("--time-limit", type=float, default=5.0, show_default=True, help="Solver time limit, seconds.")
+@click.option(
+    "--time-limit", type=click.FloatRange(min=0.1), default=5.0, show_default=True, help="Solver time limit, seconds."
+)
 @_fail_on_user_errors
 def auto(problem_file: str | None, as_json: bool, objective: str, time_limit: float, **kw: Any) -> None:
     """Choose the parallel strategy and placement: every strategy tried, the best one explained.

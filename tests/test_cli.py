@@ -134,12 +134,39 @@ def test_catalog_lists():
             "layers",
         ),
         (["analyze", "no/such/file.yaml"], "cannot read"),
+        (
+            ["analyze", "--model", "Llama 3 8B", "--quant", "Q4_K_M", "--device", "RTX 4090", "--context", "10"],
+            "context",
+        ),
+        (["analyze", "--model", "Llama 3 8B", "--quant", "Q4_K_M", "--device", "RTX 4090", "--batch", "0"], "batch"),
+        (
+            ["analyze", "--model", "Llama 3 8B", "--quant", "Q4_K_M", "--device", "RTX 4090", "--layers", "1,x"],
+            "layers",
+        ),
+        (
+            [
+                "analyze",
+                "--model",
+                "Llama 3 8B",
+                "--quant",
+                "Q4_K_M",
+                "--device",
+                "2x RTX 4090",
+                "--strategy",
+                "expert",
+            ],
+            "not a mixture-of-experts",
+        ),
+        (
+            ["auto", "--model", "Llama 3 8B", "--quant", "Q4_K_M", "--device", "RTX 4090", "--time-limit", "-1"],
+            "time-limit",
+        ),
     ],
 )
 def test_bad_input_is_one_line_exit_2(args, needle):
     r = invoke(*args)
     assert r.exit_code == 2, r.output
-    assert "Traceback" not in r.output
+    assert isinstance(r.exception, SystemExit)  # a handled error, not an exception escaping
     lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
     assert len(lines) == 1, r.output
     assert needle.lower() in r.output.lower()
@@ -159,7 +186,7 @@ def test_bad_problem_files(tmp_path, content):
     f.write_text(content)
     r = invoke("analyze", str(f))
     assert r.exit_code == 2, r.output
-    assert "Traceback" not in r.output
+    assert isinstance(r.exception, SystemExit)
     assert len(r.output.strip().splitlines()) == 1
 
 
@@ -184,3 +211,37 @@ def test_zero_bandwidth_link_is_rejected():
             latency_sourced=False,
             sources=("s",),
         )
+
+
+def test_analyze_strategy_auto_on_one_device_kind_with_known_measurements():
+    r = invoke(
+        "analyze", "--model", "Llama 3 8B", "--quant", "FP16", "--device", "RTX 4090", "--strategy", "auto", "--json"
+    )
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["strategy"] == "single device"
+    assert data["benchmarks"], "the known RTX 4090 measurements are shown"
+
+
+def test_validate_own_csv_with_bad_rows(tmp_path):
+    f = tmp_path / "m.csv"
+    f.write_text(
+        "source_id,device,device_count,model,quant,backend,batch,prompt_tokens,gen_tokens,metric,value\n"
+        "mine,RTX 4090,1,Llama 3 8B,Q4_K_M,llama.cpp (CUDA),1,0,128,decode_tok_s,128\n"
+        "mine,RTX 4090,0,Llama 3 8B,Q4_K_M,llama.cpp (CUDA),1,0,128,decode_tok_s,128\n"
+        "mine,RTX 4090,1,Llama 3 8B,Q4_K_M,llama.cpp (CUDA),1,-5,128,decode_tok_s,128\n"
+        "mine,Warp Core,1,Llama 3 8B,Q4_K_M,llama.cpp (CUDA),1,0,128,decode_tok_s,128\n"
+    )
+    r = invoke("validate", "--measurements", str(f), "--json")
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output)["rows"]
+    assert rows[0]["status"] == "ok" and abs(rows[0]["ape"]) < 0.3
+    assert [x["status"] for x in rows[1:]] == ["unmapped", "unmapped", "unmapped"]
+    assert all(x["reason"] for x in rows[1:])
+
+
+def test_validate_rejects_a_file_of_another_shape(tmp_path):
+    f = tmp_path / "x.csv"
+    f.write_text("a,b\n1,2\n")
+    r = invoke("validate", "--measurements", str(f))
+    assert r.exit_code == 2 and "calibration column format" in r.output

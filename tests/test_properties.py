@@ -2,6 +2,7 @@
 
 from dataclasses import replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -93,6 +94,55 @@ def test_memory_parts_sum_to_total(p):
         parts = d.weights_gb + d.kv_cache_gb + d.activations_gb + d.overhead_gb
         assert abs(parts - d.memory_used_gb) < 0.01
     assert abs(sum(d.memory_used_gb for d in a.devices) - a.system.memory_used_gb) < 0.01
+
+
+def test_memory_parts_match_hand_computation():
+    """Llama 3 8B FP16 on one GPU, 8,192 tokens: weights = 8.03e9 params x 2 bytes; KV = 2 (K, V)
+    x 32 layers x 8 KV heads x 128 dims x 2 bytes x 8,192 tokens; both in GiB."""
+    a = analyze_resolved(
+        resolve(
+            Problem(
+                model="Llama 3 8B",
+                quant="FP16",
+                devices=["H100 SXM"],
+                workload=Workload(prompt_tokens=8064, gen_tokens=128),
+            )
+        )
+    )
+    d = a.devices[0]
+    assert d.weights_gb == pytest.approx(8.03e9 * 2 / 2**30, rel=0.01)
+    assert d.kv_cache_gb == pytest.approx(2 * 32 * 8 * 128 * 2 * 8192 / 2**30, rel=1e-3)
+
+
+def test_mla_kv_cache_is_the_latent():
+    """DeepSeek V3/R1 MLA: (kv_lora_rank 512 + rope 64) x 61 layers x 2 bytes per token, not per head."""
+    a = analyze_resolved(
+        resolve(
+            Problem(
+                model="DeepSeek R1",
+                quant="MLX 4-bit",
+                devices=["M3 Ultra 512GB"],
+                workload=Workload(prompt_tokens=16384 - 128, gen_tokens=128),
+            )
+        )
+    )
+    assert a.devices[0].kv_cache_gb == pytest.approx(576 * 61 * 2 * 16384 / 2**30, rel=1e-3)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from(["1GbE", "10GbE", "25GbE", "100GbE"]), st.sampled_from(["10GbE", "25GbE", "100GbE", "400GbE"]))
+def test_faster_link_never_slows_tensor_parallel(slow, fast):
+    from optimizer.perf.plan import PlanSpec, StageSpec, evaluate_plan
+
+    def rate(link):
+        rp = resolve(Problem(model="Llama 3 8B", quant="FP16", runtime="vLLM", devices=["2x RTX 4090"], link=link))
+        spec = PlanSpec("tensor x2", (StageSpec((0, 1), 32),))
+        return evaluate_plan(rp, spec).system.decode_tok_s
+
+    r_slow, r_fast = rate(slow), rate(fast)
+    bw = {"1GbE": 1, "10GbE": 10, "25GbE": 25, "100GbE": 100, "400GbE": 400}
+    if bw[fast] >= bw[slow]:
+        assert r_fast >= r_slow * (1 - 1e-9)
 
 
 @settings(max_examples=30, deadline=None)

@@ -1,9 +1,10 @@
 """CP-SAT strategy choice: one boolean per evaluated candidate, exactly one chosen.
 
-Coefficients come from the analytic core's evaluation of each candidate. The objective is
-lexicographic, encoded with weights: plans that fit first, then the user's objective, then memory
-headroom. (The model is small; CP-SAT keeps the formulation uniform with placement and hardware
-selection and reports its status like the others.)
+Coefficients come from the analytic core's evaluation of each candidate. The order is
+lexicographic: when any plan fits, the plans that do not are forbidden outright (no big-M weight
+that a huge metric could overflow); then the user's objective; then memory headroom as a
+tie-breaker worth less than one unit of the objective. (The model is small; CP-SAT keeps the
+formulation uniform with placement and hardware selection and reports its status like them.)
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ METRICS: dict[str, Callable[[Analysis], float]] = {
     "tokens-per-watt": lambda a: a.system.power_w / max(a.system.decode_tok_s_total, 1e-12),
     "cost": lambda a: 1.0 / max(a.system.tokens_per_usd, 1e-12),
 }
-UNITS = 1e9  # metric -> integer (nano-units)
-FIT_PENALTY = 10**15  # any plan that fits beats any plan that does not
-HEADROOM_WEIGHT = 1000  # nano-units per 1% of headroom: a tie-breaker only
+UNITS = 1e6  # metric -> integer (micro-units)
+MAX_METRIC = 1e6  # clamp: a million seconds (or joules, or USD) per unit is already hopeless
+TIE_RESOLUTION = 1000  # sub-units per objective unit, for the headroom tie-breaker
 
 
 def headroom(a: Analysis) -> float:
@@ -39,10 +40,10 @@ def headroom(a: Analysis) -> float:
 
 
 def score(a: Analysis, objective: Objective) -> int:
+    """Objective in nano-units, minus a headroom bonus below one unit of resolution."""
     return (
-        (0 if a.fits else FIT_PENALTY)
-        + round(METRICS[objective](a) * UNITS)
-        - round(100 * headroom(a) * HEADROOM_WEIGHT)
+        round(min(METRICS[objective](a), MAX_METRIC) * UNITS) * TIE_RESOLUTION
+        - round(max(-1.0, min(1.0, headroom(a))) * (TIE_RESOLUTION // 4))
         + (1 if a.strategy == "exo" else 0)  # on an exact tie, name AUTO's own plan
     )
 
@@ -52,11 +53,17 @@ def choose(analyses: list[Analysis], objective: Objective) -> tuple[int, str, bo
     model = cp_model.CpModel()
     pick = [model.new_bool_var(f"choose_{a.strategy}_{i}") for i, a in enumerate(analyses)]
     model.add_exactly_one(pick)
+    if any(a.fits for a in analyses):
+        for a, b in zip(analyses, pick, strict=True):
+            if not a.fits:
+                model.add(b == 0)
     model.minimize(sum(score(a, objective) * b for a, b in zip(analyses, pick, strict=True)))
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     t0 = time.perf_counter()
     status = solver.solve(model)
     wall = time.perf_counter() - t0
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):  # pragma: no cover - exactly-one is always feasible
+        raise RuntimeError(f"strategy choice failed: {solver.status_name(status)}")
     chosen = next(i for i, b in enumerate(pick) if solver.boolean_value(b))
     return chosen, solver.status_name(status), status == cp_model.OPTIMAL, wall
