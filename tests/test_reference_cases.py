@@ -66,3 +66,34 @@ def test_power_and_cost_are_consistent(run):
     assert s.cost_per_month_usd == pytest.approx(30 * s.cost_per_day_usd, rel=1e-3)
     assert s.cost_per_day_usd == pytest.approx(s.power_w * 24 / 1000 * 0.15, rel=1e-2)
     assert s.price_usd == 1599
+
+
+def test_deepseek_r1_on_m3_ultra_follows_the_measurements(run):
+    """An older plan expected 3-5 tok/s. Measured: mlx-lm after its MLA change, DeepSeek V3-class 671B
+    at ~4 bits on a 512 GB M3 Ultra, 20.65 tok/s after a 4,096-token prompt (ml-explore/mlx-lm PR
+    #839, benchmarks_public.csv P19); llama.cpp Q4_K_M tg128 20.21 tok/s (P11). In the fit."""
+    a = run(
+        model="DeepSeek R1",
+        quant="MLX 4-bit",
+        devices=["M3 Ultra 512GB"],
+        workload=Workload(prompt_tokens=4096, gen_tokens=1),
+    )
+    assert a.fits
+    assert a.system.decode_tok_s == pytest.approx(20.65, rel=0.25)
+
+
+def test_llama3_70b_fp16_on_h100s_scales_with_tensor_parallel(run):
+    """Needs at least two H100s; with TP over NVLink the rate rises with the degree but stays under
+    the bandwidth bound (all weights read once per token across the group)."""
+    from optimizer.perf.plan import PlanSpec, StageSpec, evaluate_plan
+    from optimizer.problem import Problem, resolve
+
+    rates = []
+    for t in (2, 4, 8):
+        rp = resolve(Problem(model="Llama 3 70B", quant="FP16", runtime="vLLM", devices=[f"{t}x H100 SXM"]))
+        a = evaluate_plan(rp, PlanSpec(f"tensor x{t}", (StageSpec(tuple(range(t)), 80),)))
+        assert a.fits
+        bound = t * 3350e9 / (70.6e9 * 2)  # all weights once per token at peak bandwidth
+        assert a.system.decode_tok_s < bound
+        rates.append(a.system.decode_tok_s)
+    assert rates[0] < rates[1] < rates[2]
