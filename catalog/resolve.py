@@ -108,7 +108,7 @@ def tokens(text: str) -> frozenset[str]:
 
 
 def _distinctive(words: frozenset[str]) -> bool:
-    return any(any(c.isdigit() for c in w) for w in words) or sum(len(w) for w in words) >= 5
+    return any(any(c.isdigit() for c in w) for w in words) or sum(len(w) for w in words) >= 3
 
 
 class Index(Generic[E]):
@@ -237,13 +237,27 @@ class Resolver:
         return self.links.lookup(query).entry
 
     def model(self, query: str) -> Resolved[Model]:
-        return self.models.lookup(query)
+        r = self.models.lookup(query)
+        if r.note and r.note.startswith("read "):
+            _check_size(query, r.entry)
+        return r
 
     def quant(self, query: str) -> Quant:
         return self.quants.lookup(query).entry
 
     def runtime(self, query: str) -> Runtime:
         return self.runtimes.lookup(query).entry
+
+
+_SIZE = re.compile(r"(?<![a-z0-9.])(\d+(?:\.\d+)?)\s*b\b", re.IGNORECASE)
+
+
+def _check_size(query: str, m: Model) -> None:
+    """A word match must not contradict a parameter count the name states ("Phi-4-mini, 3.8B" is
+    not Phi-4 14B)."""
+    sizes = [float(x) for x in _SIZE.findall(query)]
+    if sizes and all(abs(x / m.published_params_b - 1) > 0.25 for x in sizes):
+        raise UnknownNameError("model", query, [m.name])
 
 
 _RESOLVER: Resolver | None = None

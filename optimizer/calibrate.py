@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer.measurements import MappedRow
+from optimizer.perf.memory import memory_use
 from optimizer.perf.pipeline import PREFILL_CHUNK
 from optimizer.perf.roofline import peak_tflops
 from optimizer.perf.workload import (
@@ -64,13 +65,17 @@ def observations(rows: list[MappedRow]) -> list[Obs]:
         p = r.problem
         if r.flagged:
             continue
-        if p.devices[0].count != 1 or p.workload.batch != 1 or r.metric == "ttft_s":
+        n_devices = sum(d.count for d in p.devices)
+        if n_devices != 1 or p.workload.batch != 1 or r.metric not in ("decode_tok_s", "prefill_tok_s"):
             continue
         rp = resolve(p)
         inst = rp.devices[0]
         d, m, q = inst.device, rp.model, rp.quant
         s = whole_model(m)
         w = p.workload
+        mem = memory_use(d, inst.memory_gb, inst.runtime, m, q, s, w.context_tokens, 1, rp.kv_bytes_per_element)
+        if mem.total_gb > 1.1 * mem.capacity_gb:
+            continue  # the stated setup cannot hold this model: the row's model or quant is mislabelled
         if r.metric == "decode_tok_s":
             ctx = w.prompt_tokens + (w.gen_tokens - 1) / 2
             weights = decode_weight_bytes(m, q, s, 1)
@@ -203,6 +208,21 @@ def geo_mean(values: list[float]) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
+def _classes(families: set[str]) -> dict[str, list[str]]:
+    """Measured families grouped by the memory class of their catalog devices."""
+    from catalog.loader import load_catalog
+    from optimizer.perf.efficiency import memory_class
+
+    by_family: dict[str, str] = {}
+    for d in load_catalog().devices.values():
+        by_family.setdefault(d.family, memory_class(d))
+    out: dict[str, list[str]] = defaultdict(list)
+    for f in sorted(families):
+        if f in by_family:
+            out[by_family[f]].append(f)
+    return out
+
+
 def assemble(dec: dict, pre: dict, row_info: dict[str, tuple[str, str, str]]) -> dict:
     groups: dict[str, dict] = {}
     rks = set(dec["overheads"]) | set(pre["overheads"])
@@ -229,6 +249,14 @@ def assemble(dec: dict, pre: dict, row_info: dict[str, tuple[str, str, str]]) ->
 
         hfam = {k.split("|", 1)[1]: v for k, v in dec["overhead_family"].items() if k.split("|", 1)[0] == rk}
         afam = {k.split("|", 1)[1]: v for k, v in pre["overhead_family"].items() if k.split("|", 1)[0] == rk}
+        # memory-class pseudo-families: the geometric mean of the measured families of each class
+        for cls, members in _classes(families).items():
+            key = f"class:{cls}"
+            for table in (df_, pf_, hfam, afam):
+                vals = [table[f] for f in members if f in table]
+                if vals:
+                    table[key] = geo_mean(vals)
+            families = families | {key}
 
         def entry(bw: float | None, c: float | None, n_dec: int, n_pre: int, fam: str | None = None) -> dict:
             h = hfam.get(fam, 1.0) if fam else 1.0

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from catalog.resolve import UnknownNameError, resolver
-from optimizer.problem import DeviceSpec, Problem, ProblemError, Workload
+from optimizer.problem import DeviceSpec, Problem, ProblemError, Workload, engine_quant
 
 COLUMNS = [
     "source_id",
@@ -37,10 +37,10 @@ COLUMNS = [
     "value",
     "notes",
 ]
-COMPARABLE_METRICS = ("decode_tok_s", "prefill_tok_s", "ttft_s")
+COMPARABLE_METRICS = ("decode_tok_s", "prefill_tok_s", "ttft_s", "total_throughput_tok_s")
 # Words in a row's notes that mark a value the source itself distrusts or has superseded (an older
 # runtime version measured for comparison); such rows are shown but neither fitted nor summarised.
-FLAG_WORDS = ("anomal", "before the pr", "superseded")
+FLAG_WORDS = ("anomal", "before the pr", "superseded", "hit oom", "out of memory")
 UNSTATED_GEN_TOKENS = 128  # decode rows that state no lengths (chart bars): a short generation
 _DEPTH = re.compile(r"@\s*d(\d+)")
 _CLUSTER = re.compile(r"(\d+)\s*x\s*(\d+)\s*GB", re.IGNORECASE)
@@ -131,8 +131,12 @@ def _map_row(row: dict[str, Any]) -> MappedRow | Rejected:
     src = str(row.get("source_id", "?"))
     metric = str(row.get("metric", ""))
     if metric not in COMPARABLE_METRICS:
-        return Rejected(rid, src, metric, f"metric {metric!r} is throughput at an unstated load; not comparable")
+        return Rejected(rid, src, metric, f"metric {metric!r} is not one the engine predicts")
     batch_raw = str(row.get("batch", "1")).strip()
+    if metric == "total_throughput_tok_s" and (
+        batch_raw != "1" or _num(row.get("prompt_tokens")) is None or _num(row.get("gen_tokens")) is None
+    ):
+        return Rejected(rid, src, metric, f"metric {metric!r} is throughput at an unstated load; not comparable")
     if not batch_raw.isdigit():
         return Rejected(rid, src, metric, f"batch {batch_raw!r} is not a number (load not stated)")
     value = _num(row.get("value"))
@@ -143,8 +147,8 @@ def _map_row(row: dict[str, Any]) -> MappedRow | Rejected:
     try:
         dev = r.device(cluster[0][0] if cluster else str(row["device"]))
         model = r.model(str(row["model"])).entry
-        quant = r.quant(str(row["quant"]))
         runtime = r.runtime(str(row["backend"]))
+        quant = engine_quant(str(row["quant"]), runtime.engine)
     except UnknownNameError as exc:
         return Rejected(rid, src, metric, str(exc))
     count_raw = _num(row.get("device_count"))
@@ -164,10 +168,12 @@ def _map_row(row: dict[str, Any]) -> MappedRow | Rejected:
         if prompt <= 0:
             return Rejected(rid, src, metric, "prefill row without prompt length")
         workload = Workload(prompt_tokens=prompt, gen_tokens=1, batch=int(batch_raw), cached_tokens=depth)
-    else:  # ttft
+    elif metric == "ttft_s":
         if prompt <= 0:
             return Rejected(rid, src, metric, "TTFT row without prompt length")
         workload = Workload(prompt_tokens=prompt, gen_tokens=1, batch=int(batch_raw))
+    else:  # one request's output tokens over its whole time (TTFT included), stated lengths
+        workload = Workload(prompt_tokens=prompt, gen_tokens=max(1, int(gen or 1)), batch=1)
     if cluster:
         # the cluster string lists every node; the row used the first ``count`` of them
         names = [name for name, n in cluster for _ in range(n)][:count]

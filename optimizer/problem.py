@@ -274,14 +274,29 @@ def _hop_link(a: Device, b: Device, links: dict[str, Link]) -> Link:
     return links["10gbe"]
 
 
+_GENERIC_BITS = re.compile(r"^\s*(\d)[\s-]?bits?\s*$", re.IGNORECASE)
+
+
+def engine_quant(name: str, engine: str | None) -> Quant:
+    """Resolve a quant name; a bare bit width ("8-bit", "4bit") means the engine's own format
+    (MLX affine under MLX/EXO) rather than a GGUF type."""
+    r = resolver()
+    m = _GENERIC_BITS.match(name)
+    if m and engine in ("mlx", "exo"):
+        mlx_id = f"mlx-{m.group(1)}bit"
+        if mlx_id in r.catalog.quants:
+            return r.catalog.quants[mlx_id]
+    return r.quant(name)
+
+
 def resolve(problem: Problem) -> ResolvedProblem:
     """Resolve every name in ``problem``; raise ProblemError on anything unknown or invalid."""
     r = resolver()
     notes: list[str] = []
     try:
         model_r = r.model(problem.model)
-        quant = r.quant(problem.quant)
         requested_runtime = r.runtime(problem.runtime) if problem.runtime else None
+        quant = engine_quant(problem.quant, requested_runtime.engine if requested_runtime else None)
         resolved_devices = [(spec, r.device(spec.name)) for spec in problem.devices]
         explicit_link = r.link(problem.link) if problem.link else None
     except UnknownNameError as exc:

@@ -103,6 +103,8 @@ def predict(row: MappedRow) -> float:
         return a.system.decode_tok_s_total if row.problem.workload.batch > 1 else a.system.decode_tok_s
     if row.metric == "prefill_tok_s":
         return a.system.prefill_tok_s
+    if row.metric == "total_throughput_tok_s":  # batch 1: output tokens over the request's time
+        return row.problem.workload.gen_tokens / a.system.request_latency_s
     return a.system.ttft_s
 
 

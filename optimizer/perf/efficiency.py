@@ -54,6 +54,13 @@ RUNTIME_FALLBACK: dict[str, str] = {
 
 ENGINE_ALIASES = {"exo": "mlx", "ollama": "llama.cpp", "lm-studio": "llama.cpp"}
 
+# Serving engines replay each decode step as a captured CUDA graph, so they do not pay llama.cpp's
+# per-kernel launch costs. When such an engine borrows another runtime's fitted efficiencies (it has
+# no rows of its own), it keeps the borrowed bandwidth and compute efficiencies but these per-step
+# costs instead (modelling assumptions, checked against the NIM TP2 rows of benchmarks_public P09).
+GRAPH_ENGINE_OVERHEAD_US = {"layer": 5.0, "token": 500.0}
+GRAPH_ENGINES = frozenset({"vllm", "sglang", "tensorrt-llm"})
+
 
 @dataclass(frozen=True)
 class Efficiency:
@@ -124,6 +131,19 @@ def runtime_key(runtime: Runtime, device: Device) -> str:
     return f"{engine}-{backend}"
 
 
+def memory_class(device: Device) -> str:
+    """HBM, GDDR or LPDDR (unified memory): families of one class behave alike (bus width, clocks,
+    latency), so an unmeasured family borrows its class's fitted factors before the global ones."""
+    t = device.memory_type.upper()
+    if "HBM" in t:
+        return "hbm"
+    if "GDDR" in t:
+        return "gddr"
+    if "LPDDR" in t or device.kind in ("apple_soc", "apu"):
+        return "lpddr"
+    return "ddr"
+
+
 def _chain(first: str, fallback: dict[str, str]) -> list[str]:
     out = [first]
     while out[-1] in fallback and fallback[out[-1]] not in out:
@@ -137,10 +157,11 @@ def lookup(runtime: Runtime, device: Device, quant: Quant) -> Efficiency:
     rkeys = _chain(runtime_key(runtime, device), RUNTIME_FALLBACK)
     fams = _chain(device.family, FAMILY_FALLBACK)
     candidates: list[str] = []
+    cls = f"class:{memory_class(device)}"
     for rk in rkeys:
         for fam in fams:
             candidates += [f"{rk}|{fam}|{quant.kernel}", f"{rk}|{fam}|*"]
-        candidates += [f"{rk}|*|{quant.kernel}", f"{rk}|*|*"]
+        candidates += [f"{rk}|{cls}|{quant.kernel}", f"{rk}|{cls}|*", f"{rk}|*|{quant.kernel}", f"{rk}|*|*"]
     for i, key in enumerate(candidates):
         rk = key.split("|", 1)[0]
         g = groups.get(key)
@@ -149,11 +170,15 @@ def lookup(runtime: Runtime, device: Device, quant: Quant) -> Efficiency:
         kernel_factor = 1.0
         if key.endswith("|*"):
             kernel_factor = _fitted().get("kernel_factors", {}).get(quant.kernel, 1.0)
+        layer_us, token_us = g["layer_overhead_us"], g["token_overhead_us"]
+        borrowed = rk != rkeys[0]
+        if borrowed and ENGINE_ALIASES.get(runtime.engine, runtime.engine) in GRAPH_ENGINES:
+            layer_us, token_us = GRAPH_ENGINE_OVERHEAD_US["layer"], GRAPH_ENGINE_OVERHEAD_US["token"]
         return Efficiency(
             bw_eff=min(0.98, g["bw_eff"] * kernel_factor),
             compute_eff=g["compute_eff"],
-            layer_overhead_s=g["layer_overhead_us"] * 1e-6,
-            token_overhead_s=g["token_overhead_us"] * 1e-6,
+            layer_overhead_s=layer_us * 1e-6,
+            token_overhead_s=token_us * 1e-6,
             prefill_layer_overhead_s=g.get("prefill_layer_overhead_us", 50.0) * 1e-6,
             attention_eff=g.get("attention_eff", PHYSICS_PRIOR.attention_eff),
             kv_eff=g.get("kv_eff", PHYSICS_PRIOR.kv_eff),
