@@ -36,7 +36,11 @@ def analyze_resolved(rp: ResolvedProblem, evidence: bool = True) -> Analysis:
     if sum(layers) != rp.model.layers:
         raise ProblemError(f"layers sum to {sum(layers)} but {rp.model.name} has {rp.model.layers}")
     a = evaluate_pipeline(rp, layers, strategy=strategy)
-    return with_evidence(rp, a) if evidence else a
+    if not evidence:
+        return a
+    from optimizer.advice import link_upgrade
+
+    return with_evidence(rp, a).model_copy(update={"link_upgrade": link_upgrade(rp, a)})
 
 
 def _analyze_strategy(rp: ResolvedProblem, strategy: str, evidence: bool) -> Analysis:

@@ -86,7 +86,7 @@ def _overrides(**kw: Any) -> dict[str, Any]:
     data: dict[str, Any] = {}
     workload: dict[str, Any] = {}
     cost: dict[str, Any] = {}
-    for key in ("model", "quant", "runtime", "link", "strategy", "kv_quant"):
+    for key in ("model", "quant", "runtime", "link", "strategy", "kv_quant", "topology", "rdma"):
         if kw.get(key) is not None:
             data[key] = kw[key]
     if kw.get("device"):
@@ -154,7 +154,9 @@ def problem_options(fn):  # type: ignore[no-untyped-def]
         click.option("--model", "-m", help='Model name or id, e.g. "Llama 3 8B".'),
         click.option("--quant", "-q", help="Quantization, e.g. Q4_K_M, FP16, MLX 4-bit."),
         click.option("--device", "-d", multiple=True, help='Device, repeatable; "2x RTX 4090" for counts.'),
-        click.option("--link", help="Link kind for every hop, e.g. 10GbE, TB5 RDMA, NVLink 4."),
+        click.option("--link", help="Link kind for every edge, e.g. 10GbE, TB5 RDMA, NVLink 4."),
+        click.option("--topology", type=click.Choice(["chain", "ring", "mesh", "star"]), help="Link preset."),
+        click.option("--rdma", is_flag=True, default=None, help="Macs on Thunderbolt 5 use RDMA (macOS 26.2+)."),
         click.option(
             "--strategy",
             type=click.Choice(["pipeline", "auto", "exo", "tensor", "tp-pp", "data", "expert", "context", "pd-split"]),

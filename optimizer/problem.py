@@ -96,6 +96,15 @@ class CostSpec(BaseModel):
     hours_per_day: float = Field(default=24.0, gt=0, le=24, description="hours a day under load")
 
 
+class LinkSpec(BaseModel):
+    """An explicit link between two devices (0-based positions in the expanded device list)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    between: tuple[int, int]
+    kind: str = Field(min_length=1)
+
+
 class Expectation(BaseModel):
     """What a bundled problem must answer (each problem file is also a regression test)."""
 
@@ -119,7 +128,12 @@ class Problem(BaseModel):
     quant: str
     runtime: str | None = None
     devices: list[DeviceSpec] = Field(min_length=1)
-    link: str | None = Field(default=None, description="link kind for every hop")
+    link: str | None = Field(default=None, description="link kind for every edge")
+    links: list[LinkSpec] = Field(default_factory=list, description="explicit links between device pairs")
+    topology: Literal["chain", "ring", "mesh", "star"] | None = Field(
+        default=None, description="link preset; default: links inferred from the device kinds"
+    )
+    rdma: bool = Field(default=False, description="Macs on Thunderbolt 5 use RDMA (macOS 26.2+, rdma_ctl)")
     strategy: Strategy = "pipeline"
     layers: list[int] | None = Field(default=None, description="explicit layers per device")
     kv_quant: KvQuant = "fp16"
@@ -133,6 +147,15 @@ class Problem(BaseModel):
         if isinstance(v, list):
             return [DeviceSpec.parse(x) if isinstance(x, str) else x for x in v]
         return v
+
+    @model_validator(mode="after")
+    def _links_in_range(self) -> Problem:
+        n = sum(d.count for d in self.devices)
+        for lk in self.links:
+            a, b = lk.between
+            if not (0 <= a < n and 0 <= b < n) or a == b:
+                raise ValueError(f"links: between {list(lk.between)} must name two different devices 0..{n - 1}")
+        return self
 
     @model_validator(mode="after")
     def _layers_match(self) -> Problem:
@@ -192,6 +215,7 @@ class DeviceInstance:
     memory_gb: float
     price_usd: float | None
     runtime: Runtime
+    node: int = -1  # node of the link graph (the device's position in the problem as written)
 
 
 @dataclass(frozen=True)
@@ -205,12 +229,14 @@ class ResolvedProblem:
     hops_inferred: tuple[bool, ...]
     notes: tuple[str, ...] = field(default=())
     explicit_link: Link | None = None
+    topology: Any = None  # optimizer.topology.Topology
 
     def link_between(self, a: DeviceInstance, b: DeviceInstance) -> Link:
-        """The link joining two devices of this problem in any order."""
-        if self.explicit_link is not None:
-            return self.explicit_link
-        return _hop_link(a.device, b.device, resolver().catalog.links)
+        """The link joining two devices of this problem in any order (through the link graph)."""
+        return self.topology.link_between(a.node, b.node)[0]
+
+    def link_inferred(self, a: DeviceInstance, b: DeviceInstance) -> bool:
+        return self.topology.link_between(a.node, b.node)[1]
 
     def reordered(self, order: list[int]) -> ResolvedProblem:
         """The same problem with its devices chained in ``order`` (indices into ``devices``)."""
@@ -218,7 +244,7 @@ class ResolvedProblem:
 
         devs = tuple(replace(self.devices[i], index=k) for k, i in enumerate(order))
         hops = tuple(self.link_between(a, b) for a, b in itertools.pairwise(devs))
-        inferred = tuple(self.explicit_link is None for _ in hops)
+        inferred = tuple(self.link_inferred(a, b) for a, b in itertools.pairwise(devs))
         return replace(self, devices=devs, hops=hops, hops_inferred=inferred)
 
     @property
@@ -262,18 +288,6 @@ def _runtime_for_device(runtime: Runtime, d: Device, runtimes: dict[str, Runtime
     return runtime
 
 
-def _hop_link(a: Device, b: Device, links: dict[str, Link]) -> Link:
-    """The link two devices get when the problem names none (same kind: the device's own)."""
-    if a.id == b.id and a.nvlink:
-        return links[a.nvlink]
-    if a.id == b.id or (a.kind == b.kind == "gpu" and a.vendor == b.vendor):
-        return links[a.default_link]
-    if a.vendor == b.vendor == "Apple":
-        both_tb5 = links[a.default_link].kind == links[b.default_link].kind == "thunderbolt"
-        return links[a.default_link if a.default_link == b.default_link else "tb4"] if both_tb5 else links["tb4"]
-    return links["10gbe"]
-
-
 _GENERIC_BITS = re.compile(r"^\s*(\d)[\s-]?bits?\s*$", re.IGNORECASE)
 
 
@@ -299,15 +313,17 @@ def resolve(problem: Problem) -> ResolvedProblem:
         quant = engine_quant(problem.quant, requested_runtime.engine if requested_runtime else None)
         resolved_devices = [(spec, r.device(spec.name)) for spec in problem.devices]
         explicit_link = r.link(problem.link) if problem.link else None
+        pair_links = {(min(lk.between), max(lk.between)): r.link(lk.kind) for lk in problem.links}
     except UnknownNameError as exc:
         raise ProblemError(str(exc)) from None
     if model_r.note:
         notes.append(model_r.note)
     instances: list[DeviceInstance] = []
+    box_of: list[int] = []
     runtimes = r.catalog.runtimes
     first = resolved_devices[0][1].entry
     runtime = requested_runtime or runtimes[default_runtime_id(quant, first)]
-    for spec, rd in resolved_devices:
+    for box, (spec, rd) in enumerate(resolved_devices):  # devices listed together share a box
         if rd.note:
             notes.append(rd.note)
         for k in range(spec.count):
@@ -323,19 +339,17 @@ def resolve(problem: Problem) -> ResolvedProblem:
                     memory_gb=rd.memory_gb,
                     price_usd=rd.price_usd,
                     runtime=_runtime_for_device(runtime, rd.entry, runtimes),
+                    node=idx,
                 )
             )
+            box_of.append(box)
     if len(instances) > 64:
         raise ProblemError(f"{len(instances)} devices: at most 64 per problem")
-    hops: list[Link] = []
-    inferred: list[bool] = []
-    for a, b in itertools.pairwise(instances):
-        if explicit_link is not None:
-            hops.append(explicit_link)
-            inferred.append(False)
-        else:
-            hops.append(_hop_link(a.device, b.device, r.catalog.links))
-            inferred.append(True)
+    from optimizer.topology import build_topology  # the graph module builds on DeviceInstance
+
+    topo = build_topology(instances, box_of, r.catalog.links, explicit_link, pair_links, problem.topology, problem.rdma)
+    hops = [topo.link_between(a.node, b.node)[0] for a, b in itertools.pairwise(instances)]
+    inferred = [topo.link_between(a.node, b.node)[1] for a, b in itertools.pairwise(instances)]
     if problem.layers is not None and sum(problem.layers) != model_r.entry.layers:
         raise ProblemError(f"layers sum to {sum(problem.layers)} but {model_r.entry.name} has {model_r.entry.layers}")
     return ResolvedProblem(
@@ -348,4 +362,5 @@ def resolve(problem: Problem) -> ResolvedProblem:
         hops_inferred=tuple(inferred),
         notes=tuple(notes),
         explicit_link=explicit_link,
+        topology=topo,
     )

@@ -128,3 +128,4 @@ class Analysis(_Out):
     max_context_fits: int | None
     uncertainty: dict[str, Band] = {}
     benchmarks: list[Measurement] = []
+    link_upgrade: str | None = None  # what a faster link would buy, when links cost time

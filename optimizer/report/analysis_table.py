@@ -121,6 +121,8 @@ def render_analysis(a: Analysis, console: Console) -> None:
             f"Benchmark: {what} {m.measured:,.4g} ({load}, batch {m.batch}) [{m.source_id}]; "
             f"predicted {m.predicted:,.4g}, {100 * m.error:+.0f}%  [dim]{m.source_url}[/]"
         )
+    if a.link_upgrade:
+        console.print(f"[cyan]faster link:[/] {a.link_upgrade}")
     for note in a.notes:
         console.print(f"[cyan]note:[/] {note}")
     for warn in a.warnings:
