@@ -309,6 +309,83 @@ def validate(
         render_cv(c, console)
 
 
+@main.command()
+@problem_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["ascii", "mermaid", "dot", "svg", "png"]),
+    default="ascii",
+    show_default=True,
+    help="Diagram format.",
+)
+@click.option("--out", type=click.Path(dir_okay=False), help="Write to this file (required for png).")
+@_fail_on_user_errors
+def topology(problem_file: str | None, as_json: bool, fmt: str, out: str | None, **kw: Any) -> None:
+    """Draw the devices, their layers and roles, and the links between them.
+
+    \b
+    Example usage:
+      mlba topology problems/m3-ultra-plus-rtx4090-10gbe.yaml
+      mlba topology --model "Llama 3 70B" --quant Q4_K_M --device "4x RTX 3090" --topology ring --format mermaid
+      mlba topology problems/8x-m4-pro-llama3-70b-tb5.yaml --format svg --out cluster.svg
+    """
+    from optimizer.analyze import analyze as run
+    from optimizer.report.diagram import render
+
+    problem = build_problem(problem_file, **kw)
+    result = run(problem, evidence=False)
+    drawing = render(result, fmt)
+    if out:
+        mode = "wb" if isinstance(drawing, bytes) else "w"
+        with open(out, mode) as f:
+            f.write(drawing)
+        click.echo(f"wrote {out}", err=True)
+    elif isinstance(drawing, bytes):
+        raise UserError("png needs --out FILE")
+    else:
+        click.echo(drawing)
+
+
+@main.command("exo-plan")
+@click.argument("state_file", type=click.Path(dir_okay=False))
+@click.option("--model", "-m", required=True, help="Model to place.")
+@click.option("--quant", "-q", default="MLX 4-bit", show_default=True, help="Quantization.")
+@click.option("--prompt-tokens", type=click.IntRange(0), default=512, show_default=True)
+@click.option("--gen-tokens", type=click.IntRange(1), default=128, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@_fail_on_user_errors
+def exo_plan_cmd(state_file: str, model: str, quant: str, prompt_tokens: int, gen_tokens: int, as_json: bool) -> None:
+    """What EXO would place on a cluster snapshot, beside the optimal plan.
+
+    \b
+    Example usage:
+      mlba exo-plan problems/exo-4x-m3-ultra-rdma.json --model "Qwen3-235B-A22B" --quant "MLX 8-bit"
+      mlba exo-plan problems/exo-mixed-macs.json --model "Llama 3.3 70B" --json
+    """
+    from optimizer.exo_import import exo_plan, load_state
+    from optimizer.problem import Workload
+
+    state = load_state(state_file)
+    plan = exo_plan(state, model, quant, Workload(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens))
+    if as_json:
+        click.echo(plan.model_dump_json(indent=2))
+        return
+    from optimizer.report.auto_table import render_auto
+
+    console = _console()
+    if plan.exo is not None:
+        used = [f"{d.name}: {d.layers} layers" for d in plan.exo.devices if d.layers]
+        console.print(
+            f"[bold]EXO[/] would run {plan.exo.strategy} on {', '.join(used)} "
+            f"-> {plan.exo.system.decode_tok_s:.1f} tok/s ({plan.exo_reason})"
+        )
+    else:
+        console.print(f"[bold]EXO[/] cannot place it: {plan.exo_reason}")
+    console.print(f"[bold]Gain:[/] {plan.gain}")
+    render_auto(plan.auto, console)
+
+
 def _hardware_options(fn):  # type: ignore[no-untyped-def]
     opts = [
         click.argument("ask_file", required=False, type=click.Path(dir_okay=False)),

@@ -130,8 +130,9 @@ class Problem(BaseModel):
     devices: list[DeviceSpec] = Field(min_length=1)
     link: str | None = Field(default=None, description="link kind for every edge")
     links: list[LinkSpec] = Field(default_factory=list, description="explicit links between device pairs")
-    topology: Literal["chain", "ring", "mesh", "star"] | None = Field(
-        default=None, description="link preset; default: links inferred from the device kinds"
+    topology: Literal["chain", "ring", "mesh", "star", "explicit"] | None = Field(
+        default=None,
+        description="link preset; 'explicit' = only the listed links; default: links inferred from the device kinds",
     )
     rdma: bool = Field(default=False, description="Macs on Thunderbolt 5 use RDMA (macOS 26.2+, rdma_ctl)")
     strategy: Strategy = "pipeline"
@@ -348,8 +349,13 @@ def resolve(problem: Problem) -> ResolvedProblem:
     from optimizer.topology import build_topology  # the graph module builds on DeviceInstance
 
     topo = build_topology(instances, box_of, r.catalog.links, explicit_link, pair_links, problem.topology, problem.rdma)
-    hops = [topo.link_between(a.node, b.node)[0] for a, b in itertools.pairwise(instances)]
-    inferred = [topo.link_between(a.node, b.node)[1] for a, b in itertools.pairwise(instances)]
+    from optimizer.topology import DisconnectedError
+
+    try:
+        hops = [topo.link_between(a.node, b.node)[0] for a, b in itertools.pairwise(instances)]
+        inferred = [topo.link_between(a.node, b.node)[1] for a, b in itertools.pairwise(instances)]
+    except DisconnectedError as exc:
+        raise ProblemError(f"{exc}; add a link between them") from None
     if problem.layers is not None and sum(problem.layers) != model_r.entry.layers:
         raise ProblemError(f"layers sum to {sum(problem.layers)} but {model_r.entry.name} has {model_r.entry.layers}")
     return ResolvedProblem(

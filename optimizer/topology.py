@@ -24,8 +24,12 @@ import networkx as nx
 from catalog.schema import Link
 from optimizer.problem import DeviceInstance
 
-Preset = Literal["chain", "ring", "mesh", "star"]
+Preset = Literal["chain", "ring", "mesh", "star", "explicit"]
 SWITCH = "switch"
+
+
+class DisconnectedError(ValueError):
+    """Two devices share no path in the link graph."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,11 @@ class Topology:
         direct = self.edge(a, b)
         if direct is not None:
             return direct.link, direct.source == "inferred"
-        nodes = self.path(a, b)
+        try:
+            nodes = self.path(a, b)
+        except nx.NetworkXNoPath:
+            la, lb = self.graph.nodes[a]["label"], self.graph.nodes[b]["label"]
+            raise DisconnectedError(f"{la} and {lb} are not connected by any link") from None
         edges = [self.graph.edges[u, v]["edge"] for u, v in itertools.pairwise(nodes)]
         slowest = min(edges, key=lambda e: e.link.bandwidth_gb_s)
         combined = slowest.link.model_copy(
@@ -119,7 +127,9 @@ def build_topology(
             link = every_edge or links["10gbe"]
             g.add_edge(i, SWITCH, edge=Edge(link, "preset" if every_edge is None else "explicit"))
     else:
-        if preset in ("chain", "ring"):
+        if preset == "explicit":
+            pairs = []
+        elif preset in ("chain", "ring"):
             pairs = list(itertools.pairwise(range(n)))
             if preset == "ring" and n > 2:
                 pairs.append((n - 1, 0))

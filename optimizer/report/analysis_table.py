@@ -121,6 +121,11 @@ def render_analysis(a: Analysis, console: Console) -> None:
             f"Benchmark: {what} {m.measured:,.4g} ({load}, batch {m.batch}) [{m.source_id}]; "
             f"predicted {m.predicted:,.4g}, {100 * m.error:+.0f}%  [dim]{m.source_url}[/]"
         )
+    if len(a.devices) > 1:
+        from optimizer.report.diagram import ascii_diagram
+
+        console.print("Topology", style="bold")
+        console.print(ascii_diagram(a), markup=False, highlight=False)
     if a.link_upgrade:
         console.print(f"[cyan]faster link:[/] {a.link_upgrade}")
     for note in a.notes:

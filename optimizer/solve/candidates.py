@@ -84,25 +84,28 @@ def pipeline_candidate(rp: ResolvedProblem, objective: PlacementObjective, setti
     return Candidate(name, rp.reordered(pl.order), PlanSpec.pipeline(pl.layers, name), placement=pl)
 
 
-def exo_candidate(rp: ResolvedProblem) -> Candidate:
+def exo_candidate(rp: ResolvedProblem, available_gb: list[float] | None = None) -> Candidate:
     """What EXO 1.0 does: the fewest nodes whose available memory holds the weights (weights only),
-    layers in proportion to memory, largest remainder, at least one per node."""
+    layers in proportion to memory, largest remainder, at least one per node. ``available_gb`` is
+    each node's free RAM as EXO sees it (default: the whole memory)."""
     storage = weight_bytes(rp.model, rp.quant, whole_model(rp.model)) / GB
     n = len(rp.devices)
+    ram = available_gb or [d.memory_gb for d in rp.devices]
     for k in range(1, n + 1):
-        fitting = [c for c in itertools.combinations(range(n), k) if sum(rp.devices[i].memory_gb for i in c) >= storage]
+        fitting = [c for c in itertools.combinations(range(n), k) if sum(ram[i] for i in c) >= storage]
         if fitting:
-            chosen = max(fitting, key=lambda c: sum(rp.devices[i].memory_gb for i in c))
+            chosen = max(fitting, key=lambda c: sum(ram[i] for i in c))
             break
     else:
         return Candidate("exo", rp, None, f"EXO finds no node set with {storage:.0f} GB of memory for the weights")
-    sub = rp.reordered(list(chosen) + [i for i in range(n) if i not in chosen])
+    order = list(chosen) + [i for i in range(n) if i not in chosen]
+    sub = rp.reordered(order)
     try:
-        layers = largest_remainder_split(rp.model.layers, [sub.devices[i].memory_gb for i in range(k)])
+        layers = largest_remainder_split(rp.model.layers, [ram[i] for i in order[:k]])
     except PlacementError as exc:
         return Candidate("exo", rp, None, f"EXO: {exc}")
     layers += [0] * (n - k)
-    ok = all(storage * x // rp.model.layers <= sub.devices[i].memory_gb for i, x in enumerate(layers))
+    ok = all(storage * x // rp.model.layers <= ram[order[i]] for i, x in enumerate(layers))
     verdict = "EXO's own check (weights only) passes" if ok else "EXO's own check (weights only) fails"
     return Candidate("exo", sub, PlanSpec.pipeline(layers, "exo"), detail=f"{verdict}; layers {layers[:k]}")
 
