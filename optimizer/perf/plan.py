@@ -45,6 +45,7 @@ PIPELINE_SYNC_TOKENS = {"llama.cpp": 2048, "ollama": 2048, "lm-studio": 2048}
 MAX_SIMULATED_CHUNKS = 64  # longer prompts are simulated in coarser chunks
 ALLREDUCES_PER_LAYER = 2  # Megatron tensor parallel: after attention and after the MLP
 ALL_TO_ALLS_PER_MOE_LAYER = 2  # expert parallel: dispatch and combine
+BOTTLENECK_LINK_SHARE = 0.10  # a link is flagged when it takes at least this share of a decode step
 
 Split = Literal["tensor", "expert", "context"]
 
@@ -377,6 +378,13 @@ def evaluate_plan(rp: ResolvedProblem, spec: PlanSpec) -> Analysis:
     sys_bneck, detail, link_key = _system_bottleneck(spec, placed, chain, fits)
     if link_key in keys:
         i = keys.index(link_key)
+    elif links:  # the slowest link is the bottleneck link when links cost a real share of the step
+        i = max(range(len(links)), key=lambda j: links[j].time_per_token_ms)
+        if links[i].time_per_token_ms < BOTTLENECK_LINK_SHARE * chain.step_s * 1e3:
+            i = -1
+    else:
+        i = -1
+    if i >= 0:
         links[i] = links[i].model_copy(update={"bottleneck": True})
 
     total_seqs = w.batch
@@ -623,5 +631,15 @@ def _system_bottleneck(
         if t > 0:
             shares.append((t, "interconnect", f"{spec.split}-parallel communication in stage {k + 1}", ("group", k)))
     total = sum(x[0] for x in shares) or 1.0
-    t, kind, what, link_idx = max(shares, key=lambda x: x[0])
-    return kind, f"{what}: {100 * t / total:.0f}% of the decode step", link_idx
+    by_kind: dict[str, float] = {}
+    for t, k, _, _ in shares:
+        by_kind[k] = by_kind.get(k, 0.0) + t
+    kind = max(by_kind, key=lambda k: by_kind[k])  # the resource that costs the most, summed over stages
+    t, _, what, link_idx = max((x for x in shares if x[1] == kind), key=lambda x: x[0])
+    members = sum(1 for x in shares if x[1] == kind and x[0] > 0)
+    if members > 1:
+        share = 100 * by_kind[kind] / total
+        detail = f"{share:.0f}% of the decode step over {members} parts; largest: {what} {100 * t / total:.0f}%"
+    else:
+        detail = f"{what}: {100 * t / total:.0f}% of the decode step"
+    return kind, detail, link_idx  # type: ignore[return-value]
