@@ -49,8 +49,10 @@ class LinkResult(_Out):
     bandwidth_gb_s: float
     latency_us: float
     traffic: str = "pipeline"  # pipeline, tensor group, expert group, context group, kv handoff
-    bytes_per_token: float
+    bytes_per_token: float  # one device's traffic per decode token on this link
+    messages_per_token: int = 1  # sends (pipeline) or collective calls (groups) per decode token
     time_per_token_ms: float
+    share_of_step: float = 0.0  # this link's time over the decode step
     utilization: float
     bottleneck: bool
 

@@ -561,22 +561,32 @@ def _link_results(
     keys: list[tuple[str, int]] = []
     for i, (lk, t) in enumerate(zip(_hops(rp, spec.stages), chain.hop_s, strict=True)):
         a, c = spec.stages[i].devices[-1], spec.stages[i + 1].devices[0]
-        out.append(_link(rp, lk, (a, c), "pipeline", act * b, t, chain.step_s))
+        out.append(_link(rp, lk, (a, c), "pipeline", act * b, t, chain.step_s, messages=1))
         keys.append(("hop", i))
     for k, st in enumerate(spec.stages):
         lk = group_link(rp, st.devices)
         if lk is None:
             continue
         t = chain.collective_s[k]
-        per_token = {
-            "tensor": act * b * ALLREDUCES_PER_LAYER * st.layers * 2,
-            "expert": act * b * 4 * st.layers,
-        }.get(spec.split, act * b * st.layers)
-        out.append(_link(rp, lk, (min(st.devices), max(st.devices)), f"{spec.split} group", per_token, t, chain.step_s))
+        g = len(st.devices)
+        k_exp = rp.model.moe.active_experts if rp.model.moe else 1
+        # bytes one device sends per token: as in stage_collective_s
+        if spec.split == "tensor":
+            calls = ALLREDUCES_PER_LAYER * st.layers
+            per_token = calls * 2 * (g - 1) / g * act * b
+        elif spec.split == "expert":
+            calls = ALL_TO_ALLS_PER_MOE_LAYER * (st.layers if rp.model.moe else 0)
+            per_token = calls * (g - 1) / g * act * b * k_exp
+        else:
+            calls = st.layers
+            per_token = calls * 2 * (g - 1) / g * act * b
+        out.append(
+            _link(rp, lk, (min(st.devices), max(st.devices)), f"{spec.split} group", per_token, t, chain.step_s, calls)
+        )
         keys.append(("group", k))
     if handoff_link is not None:
         a, c = spec.prefill_devices[-1], spec.decode_devices[0]
-        out.append(_link(rp, handoff_link, (a, c), "kv handoff", 0.0, handoff_s, chain.step_s))
+        out.append(_link(rp, handoff_link, (a, c), "kv handoff", 0.0, handoff_s, chain.step_s, rp.model.layers))
         keys.append(("handoff", 0))
     return out, keys
 
@@ -589,6 +599,7 @@ def _link(
     per_token: float,
     t: float,
     step: float,
+    messages: int = 1,
 ) -> LinkResult:
     lo, hi = min(between), max(between)
     inferred = any(rp.hops_inferred[j] for j in range(lo, hi)) if hi > lo else False
@@ -601,7 +612,9 @@ def _link(
         latency_us=lk.latency_us,
         traffic=traffic,
         bytes_per_token=per_token,
+        messages_per_token=messages,
         time_per_token_ms=round(t * 1e3, 5),
+        share_of_step=round(t / step, 4) if step > 0 else 0.0,
         utilization=round(per_token / step / (lk.bandwidth_gb_s * 1e9), 6) if step > 0 else 0.0,
         bottleneck=False,
     )
