@@ -8,7 +8,6 @@ optimality or a reported gap in < 10 s).
 
 from __future__ import annotations
 
-import itertools
 import sys
 import time
 from pathlib import Path
@@ -17,22 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from optimizer.perf.plan import PlanSpec, evaluate_plan
 from optimizer.problem import DeviceSpec, Problem, Workload, resolve
-from optimizer.solve.placement import SolverSettings, solve_placement
-
-
-def exhaustive(rp) -> float:  # type: ignore[no-untyped-def]
-    n, L = len(rp.devices), rp.model.layers
-    best = 0.0
-    for k in range(1, n + 1):
-        for order in itertools.permutations(range(n), k):
-            sub = rp.reordered(list(order) + [i for i in range(n) if i not in order])
-            for cuts in itertools.combinations(range(1, L), k - 1):
-                bounds = (0, *cuts, L)
-                layers = [b - a for a, b in itertools.pairwise(bounds)] + [0] * (n - k)
-                a = evaluate_plan(sub, PlanSpec.pipeline(layers))
-                if a.fits:
-                    best = max(best, a.system.decode_tok_s)
-    return best
+from optimizer.solve.placement import SolverSettings, exhaustive_best_decode, solve_placement
 
 
 def timed(label: str, p: Problem, settings: SolverSettings, brute: bool = False) -> None:
@@ -46,7 +30,7 @@ def timed(label: str, p: Problem, settings: SolverSettings, brute: bool = False)
     )
     if brute:
         t1 = time.perf_counter()
-        best = exhaustive(rp)
+        best = exhaustive_best_decode(rp)
         t_brute = time.perf_counter() - t1
         a = evaluate_plan(rp.reordered(pl.order), PlanSpec.pipeline(pl.layers))
         line += (

@@ -1,7 +1,6 @@
 """AUTO: CP-SAT placement against exhaustive search, solver vs analytic agreement, strategy choice
 against evaluating every candidate, EXO as a floor, validity rules."""
 
-import itertools
 import json
 
 import pytest
@@ -17,26 +16,14 @@ from optimizer.solve.candidates import (
     pd_split_candidate,
     tensor_rule,
 )
-from optimizer.solve.placement import exo_layers, solve_placement
+from optimizer.solve.placement import exhaustive_best_decode, exo_layers, solve_placement
 from optimizer.solve.strategy import METRICS
 
 SHORT = Workload(prompt_tokens=128, gen_tokens=64)
 
 
 def brute_force_best_decode(rp):
-    """Every order of every subset of devices, every split of the layers (analytic core)."""
-    n, L = len(rp.devices), rp.model.layers
-    best = None
-    for k in range(1, n + 1):
-        for order in itertools.permutations(range(n), k):
-            sub = rp.reordered(list(order) + [i for i in range(n) if i not in order])
-            for cuts in itertools.combinations(range(1, L), k - 1):
-                bounds = (0, *cuts, L)
-                layers = [b - a for a, b in itertools.pairwise(bounds)] + [0] * (n - k)
-                a = evaluate_plan(sub, PlanSpec.pipeline(layers))
-                if a.fits and (best is None or a.system.decode_tok_s > best):
-                    best = a.system.decode_tok_s
-    return best
+    return exhaustive_best_decode(rp)
 
 
 @pytest.mark.parametrize(

@@ -238,3 +238,22 @@ def exo_layers(rp: ResolvedProblem) -> list[int]:
     """EXO 1.0's pipeline split (exo.md 1.4): layers in proportion to each node's available memory,
     largest remainder, at least one per node, in the given node order."""
     return largest_remainder_split(rp.model.layers, [i.memory_gb for i in rp.devices])
+
+
+def exhaustive_best_decode(rp: ResolvedProblem) -> float:
+    """The oracle: every order of every subset of devices and every split of the layers, evaluated
+    by the analytic core; the best single-stream decode rate that fits (0 if none). Small cases only."""
+    from optimizer.perf.plan import PlanSpec, evaluate_plan
+
+    n, L = len(rp.devices), rp.model.layers
+    best = 0.0
+    for k in range(1, n + 1):
+        for order in itertools.permutations(range(n), k):
+            sub = rp.reordered(list(order) + [i for i in range(n) if i not in order])
+            for cuts in itertools.combinations(range(1, L), k - 1):
+                bounds = (0, *cuts, L)
+                layers = [b - a for a, b in itertools.pairwise(bounds)] + [0] * (n - k)
+                a = evaluate_plan(sub, PlanSpec.pipeline(layers))
+                if a.fits:
+                    best = max(best, a.system.decode_tok_s)
+    return best
