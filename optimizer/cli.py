@@ -172,10 +172,34 @@ def problem_options(fn):  # type: ignore[no-untyped-def]
         click.option("--price-kwh", type=float, help="Electricity price, USD per kWh (default 0.15)."),
         click.option("--hours-per-day", type=float, help="Hours a day under load (default 24)."),
         click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables."),
+        click.option("--save", type=click.Path(dir_okay=False), help="Save the full problem (.yaml or .json)."),
+        click.option("--from-share", "from_share", help="Read the problem from an `mlba share` string."),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
     return fn
+
+
+def _problem_with_scenario(problem_file: str | None, kw: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """Build the problem (a file, a share string, flags), and save it when asked."""
+    from optimizer import scenario
+    from optimizer.problem import problem_from_dict
+
+    save_to = kw.pop("save", None)
+    share_text = kw.pop("from_share", None)
+    if share_text:
+        base = scenario.from_share(share_text)
+        over = _overrides(**kw)
+        for key in ("workload", "cost"):
+            if key in over:
+                over[key] = {**scenario.problem_data(base).get(key, {}), **over[key]}
+        problem = problem_from_dict({**scenario.problem_data(base), **over}, "share string")
+    else:
+        problem = build_problem(problem_file, **kw)
+    if save_to:
+        scenario.save(problem, save_to)
+        click.echo(f"saved {save_to}", err=True)
+    return problem
 
 
 def _console():  # type: ignore[no-untyped-def]
@@ -199,7 +223,7 @@ def analyze(problem_file: str | None, as_json: bool, **kw: Any) -> None:
     """
     from optimizer.analyze import analyze as run
 
-    problem = build_problem(problem_file, **kw)
+    problem = _problem_with_scenario(problem_file, kw)
     result = run(problem)
     if as_json:
         click.echo(result.model_dump_json(indent=2))
@@ -236,7 +260,7 @@ def auto(problem_file: str | None, as_json: bool, objective: str, time_limit: fl
     from optimizer.solve.placement import SolverSettings
 
     kw.pop("strategy", None)
-    problem = build_problem(problem_file, **kw)
+    problem = _problem_with_scenario(problem_file, kw)
     result = run(problem, objective, SolverSettings(time_limit_s=time_limit))  # type: ignore[arg-type]
     if as_json:
         click.echo(result.model_dump_json(indent=2))
@@ -333,7 +357,7 @@ def topology(problem_file: str | None, as_json: bool, fmt: str, out: str | None,
     from optimizer.analyze import analyze as run
     from optimizer.report.diagram import render
 
-    problem = build_problem(problem_file, **kw)
+    problem = _problem_with_scenario(problem_file, kw)
     result = run(problem, evidence=False)
     drawing = render(result, fmt)
     if out:
@@ -384,6 +408,71 @@ def exo_plan_cmd(state_file: str, model: str, quant: str, prompt_tokens: int, ge
         console.print(f"[bold]EXO[/] cannot place it: {plan.exo_reason}")
     console.print(f"[bold]Gain:[/] {plan.gain}")
     render_auto(plan.auto, console)
+
+
+@main.command()
+@click.argument("problem_file", type=click.Path(dir_okay=False))
+@_fail_on_user_errors
+def share(problem_file: str) -> None:
+    """Print a compact, URL-safe string that carries a problem (read it with --from-share).
+
+    \b
+    Example usage:
+      mlba share problems/rtx4090-llama3-8b.yaml
+      mlba analyze --from-share "$(mlba share problems/rtx4090-llama3-8b.yaml)"
+    """
+    from optimizer import scenario
+    from optimizer.problem import load_problem
+
+    click.echo(scenario.share_string(load_problem(problem_file)))
+
+
+@main.command()
+@click.argument("problem_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--plot", type=click.Path(dir_okay=False), help="Write a bar chart of decode rates (SVG).")
+@click.option("--csv", "csv_out", type=click.Path(dir_okay=False), help="Write the table as CSV.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_fail_on_user_errors
+def compare(problem_files: tuple[str, ...], plot: str | None, csv_out: str | None, as_json: bool) -> None:
+    """Compare scenarios side by side: rates, TTFT, price, power, cost, tokens per dollar.
+
+    \b
+    Example usage:
+      mlba compare problems/rtx4090-llama3-8b.yaml problems/m2-ultra-llama3-70b-q4.yaml
+      mlba compare problems/*.yaml --plot compare.svg
+    """
+    from optimizer import scenario
+    from optimizer.analyze import analyze as run
+    from optimizer.problem import load_problem
+
+    problems = [load_problem(f) for f in problem_files]
+    df = scenario.compare_frame([Path(f).stem for f in problem_files], [run(p, evidence=False) for p in problems])
+    if plot:
+        Path(plot).write_text(scenario.compare_svg(df), encoding="utf-8")
+    if csv_out:
+        df.to_csv(csv_out, index=False)
+    if as_json:
+        click.echo(df.to_json(orient="records", indent=1))
+        return
+    from rich.table import Table
+
+    t = Table(title="Scenarios", title_justify="left", show_edge=False)
+    cols = [
+        "scenario",
+        "fits",
+        "decode_tok_s",
+        "prefill_tok_s",
+        "ttft_s",
+        "price_usd",
+        "power_w",
+        "cost_per_day_usd",
+        "tokens_per_usd",
+    ]
+    for c in cols:
+        t.add_column(c.replace("_", " "))
+    for row in df.to_dict(orient="records"):
+        t.add_row(*(f"{row[c]:,.4g}" if isinstance(row[c], float) else str(row[c]) for c in cols))
+    _console().print(t)
 
 
 def _hardware_options(fn):  # type: ignore[no-untyped-def]
