@@ -346,16 +346,20 @@ def resolve(problem: Problem) -> ResolvedProblem:
             box_of.append(box)
     if len(instances) > 64:
         raise ProblemError(f"{len(instances)} devices: at most 64 per problem")
-    from optimizer.topology import build_topology  # the graph module builds on DeviceInstance
+    topo = None
+    hops: list[Link] = []
+    inferred: list[bool] = []
+    if len(instances) > 1:  # one device needs no link graph (and no networkx import)
+        from optimizer.topology import DisconnectedError, build_topology  # builds on DeviceInstance
 
-    topo = build_topology(instances, box_of, r.catalog.links, explicit_link, pair_links, problem.topology, problem.rdma)
-    from optimizer.topology import DisconnectedError
-
-    try:
-        hops = [topo.link_between(a.node, b.node)[0] for a, b in itertools.pairwise(instances)]
-        inferred = [topo.link_between(a.node, b.node)[1] for a, b in itertools.pairwise(instances)]
-    except DisconnectedError as exc:
-        raise ProblemError(f"{exc}; add a link between them") from None
+        topo = build_topology(
+            instances, box_of, r.catalog.links, explicit_link, pair_links, problem.topology, problem.rdma
+        )
+        try:
+            hops = [topo.link_between(a.node, b.node)[0] for a, b in itertools.pairwise(instances)]
+            inferred = [topo.link_between(a.node, b.node)[1] for a, b in itertools.pairwise(instances)]
+        except DisconnectedError as exc:
+            raise ProblemError(f"{exc}; add a link between them") from None
     if problem.layers is not None and sum(problem.layers) != model_r.entry.layers:
         raise ProblemError(f"layers sum to {sum(problem.layers)} but {model_r.entry.name} has {model_r.entry.layers}")
     return ResolvedProblem(

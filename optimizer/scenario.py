@@ -13,7 +13,6 @@ import json
 import zlib
 from pathlib import Path
 
-import pandas as pd
 import yaml
 
 from optimizer.problem import Problem, ProblemError, problem_from_dict
@@ -53,8 +52,10 @@ def from_share(text: str) -> Problem:
     return problem_from_dict(data, "share string")
 
 
-def compare_frame(names: list[str], analyses: list) -> pd.DataFrame:  # type: ignore[type-arg]
-    """One row per scenario: the figures people compare."""
+def compare_frame(names: list[str], analyses: list):  # type: ignore[no-untyped-def]
+    """One row per scenario (a pandas DataFrame): the figures people compare."""
+    import pandas as pd
+
     rows = []
     for name, a in zip(names, analyses, strict=True):
         s = a.system
@@ -77,7 +78,7 @@ def compare_frame(names: list[str], analyses: list) -> pd.DataFrame:  # type: ig
     return pd.DataFrame(rows)
 
 
-def compare_svg(df: pd.DataFrame) -> str:
+def compare_svg(df) -> str:  # type: ignore[no-untyped-def]
     """Horizontal bars of decode tok/s per scenario (self-contained SVG)."""
     from html import escape
 
