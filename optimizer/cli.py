@@ -475,6 +475,45 @@ def compare(problem_files: tuple[str, ...], plot: str | None, csv_out: str | Non
     _console().print(t)
 
 
+@main.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (local only by default).")
+def serve(port: int, host: str) -> None:
+    """Run the dashboard in your browser (http://127.0.0.1:8765).
+
+    \b
+    Example usage:
+      mlba serve
+      mlba serve --port 9000
+    """
+    import uvicorn
+
+    from optimizer.web.app import create_app
+
+    click.echo(f"mlba dashboard on http://{host}:{port}  (Ctrl+C to stop)", err=True)
+    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+
+
+@main.command()
+@click.argument("problem_file", type=click.Path(dir_okay=False))
+@click.option("--html", "html_out", required=True, type=click.Path(dir_okay=False), help="Write the report here.")
+@_fail_on_user_errors
+def report(problem_file: str, html_out: str) -> None:
+    """Write one self-contained HTML report of a problem (works offline).
+
+    \b
+    Example usage:
+      mlba report problems/m3-ultra-plus-rtx4090-10gbe.yaml --html report.html
+    """
+    from optimizer.analyze import analyze as run
+    from optimizer.problem import load_problem
+    from optimizer.report.html_report import html_report
+
+    a = run(load_problem(problem_file))
+    Path(html_out).write_text(html_report(a), encoding="utf-8")
+    click.echo(f"wrote {html_out}", err=True)
+
+
 def _hardware_options(fn):  # type: ignore[no-untyped-def]
     opts = [
         click.argument("ask_file", required=False, type=click.Path(dir_okay=False)),
