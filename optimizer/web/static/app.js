@@ -132,13 +132,15 @@ function drawTopology(a) {
   defs.append(marker);
   svg.append(defs);
   const n = a.devices.length;
+  // nodes are keyed by index and name, so identical devices get their own places
+  const key = (d) => `${d.index}:${d.name}:${n}`;
   a.devices.forEach((d, i) => {
-    if (!state.positions[d.name]) {
+    if (!state.positions[key(d)]) {
       const ang = (2 * Math.PI * i) / Math.max(n, 1) - Math.PI / 2;
-      state.positions[d.name] = n === 1 ? [450, 210] : [450 + 300 * Math.cos(ang), 210 + 150 * Math.sin(ang)];
+      state.positions[key(d)] = n === 1 ? [450, 210] : [450 + 300 * Math.cos(ang), 210 + 150 * Math.sin(ang)];
     }
   });
-  const pos = (idx) => state.positions[a.devices.find((d) => d.index === idx).name];
+  const pos = (idx) => state.positions[key(a.devices.find((d) => d.index === idx))];
   for (const lk of a.links) {
     const [x1, y1] = pos(lk.between[0]);
     const [x2, y2] = pos(lk.between[1]);
@@ -151,12 +153,12 @@ function drawTopology(a) {
     svg.append(el("svg:text", { x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 6, class: "edge-label", "text-anchor": "middle" }, `${lk.link_id} ${lk.bandwidth_gb_s} GB/s`));
   }
   for (const d of a.devices) {
-    const [x, y] = state.positions[d.name];
+    const [x, y] = state.positions[key(d)];
     const g = el("svg:g", { class: "node", transform: `translate(${x - 110},${y - 24})`, "data-name": d.name });
     g.append(el("svg:rect", { width: "220", height: "48", rx: "8" }));
     g.append(el("svg:text", { x: "10", y: "19" }, d.name));
     g.append(el("svg:text", { x: "10", y: "37", class: "edge-label" }, `L${d.layer_range[0]}–${d.layer_range[1] - 1} ${d.role}${d.tp_group ? " TP" + d.tp_group : ""}`));
-    drag(g, d.name, a);
+    drag(g, key(d), a);
     svg.append(g);
   }
 }
