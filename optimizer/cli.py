@@ -535,6 +535,7 @@ def _hardware_options(fn):  # type: ignore[no-untyped-def]
         click.option("--pareto", is_flag=True, help="Also list the price/decode Pareto front."),
         click.option("--plot", type=click.Path(dir_okay=False), help="Write the Pareto front as SVG (or CSV)."),
         click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables."),
+        click.option("--save", type=click.Path(dir_okay=False), help="Save the full question (.yaml or .json)."),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -589,6 +590,10 @@ def _run_hardware(
     except ValidationError as exc:
         err = exc.errors()[0]
         raise UserError(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}") from None
+    if kw.get("save"):
+        from optimizer.scenario import save
+
+        save(ask, kw["save"])
     progress = None if as_json else (lambda msg: click.echo(msg, err=True))
     ans = answer(ask, progress)
     if plot:

@@ -14,6 +14,7 @@ import zlib
 from pathlib import Path
 
 import yaml
+from pydantic import BaseModel
 
 from optimizer.problem import Problem, ProblemError, problem_from_dict
 
@@ -25,9 +26,10 @@ def problem_data(problem: Problem) -> dict:
     return problem.model_dump(mode="json", exclude={"expect"}, exclude_defaults=True)
 
 
-def save(problem: Problem, path: str | Path) -> None:
+def save(problem: BaseModel, path: str | Path) -> None:
+    """Write a problem (or a hardware ask) as YAML, or JSON when the path ends in ``.json``."""
     p = Path(path)
-    data = problem_data(problem)
+    data = problem.model_dump(mode="json", exclude={"expect"}, exclude_defaults=True)
     if p.suffix.lower() == ".json":
         p.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     else:

@@ -94,3 +94,23 @@ def test_cli_share_and_compare(tmp_path):
         "tokens_per_usd",
     } <= set(rows[0])
     assert "rtx4090-llama3-8b" in svg.read_text()
+
+
+@pytest.mark.parametrize(
+    ("command", "flags"),
+    [
+        ("min-hardware", ["--target-decode", "60"]),
+        ("recommend", ["--budget", "3000", "--power-cap", "500"]),
+    ],
+)
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_hardware_save_reads_back_the_same_answer(tmp_path, command, flags, suffix):
+    saved = tmp_path / f"ask{suffix}"
+    base = [command, "--model", "Llama 3 8B", "--quant", "Q4_K_M", "--from", "RTX 4090,RTX 3090", *flags]
+    first = CliRunner().invoke(main, [*base, "--json", "--save", str(saved)])
+    assert first.exit_code == 0, first.output
+    again = CliRunner().invoke(main, [command, str(saved), "--json"])
+    assert again.exit_code == 0, again.output
+    a, b = json.loads(first.output), json.loads(again.output)
+    a.pop("solver", None), b.pop("solver", None)
+    assert a == b
