@@ -96,6 +96,7 @@ def test_changing_a_device_updates_the_figures(page) -> None:  # type: ignore[no
     page.wait_for_function(f"parseFloat(document.getElementById('k-decode').textContent.replace(/,/g,'')) !== {before}")
     assert _decode(page) < before  # a 3060 has far less bandwidth than a 4090
     assert "3060" in page.inner_text("#bars")
+    assert "tokens per kWh" in page.inner_text("#power-cost")
 
 
 def test_bad_name_shows_a_readable_error(page) -> None:  # type: ignore[no-untyped-def]

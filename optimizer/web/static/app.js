@@ -94,6 +94,10 @@ function showSystem(a) {
   $("k-mem").textContent = fmt(s.memory_percent, 0);
   $("k-power").textContent = fmt(s.power_w, 0);
   $("k-cost").textContent = fmt(s.cost_per_day_usd, 2);
+  $("power-cost").textContent = `Power ${fmt(s.power_decode_w, 0)} W decoding, ${fmt(s.power_prefill_w, 0)} W prefilling · `
+    + `${fmt(s.energy_kwh_per_day, 1)} kWh/day · $${fmt(s.cost_per_month_usd, 0)}/month · `
+    + `${fmt(s.tokens_per_usd, 0)} tokens per $ · ${fmt(s.tokens_per_kwh, 0)} tokens per kWh`
+    + (s.price_usd ? ` · hardware $${fmt(s.price_usd, 0)}` : "");
   $("bottleneck").textContent = `Bottleneck: ${s.bottleneck} — ${s.bottleneck_detail}`;
   const b = a.uncertainty && a.uncertainty.decode_tok_s;
   $("band").textContent = b ? `Likely decode range ${fmt(b.low)}–${fmt(b.high)} tok/s (${b.basis})` : "";
