@@ -208,6 +208,12 @@ def geo_mean(values: list[float]) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
+def weighted_geo_mean(pairs: list[tuple[float, int]]) -> float:
+    """Geometric mean of values weighted by row counts (each at least 1)."""
+    total = sum(max(1, n) for _, n in pairs)
+    return math.exp(sum(max(1, n) * math.log(v) for v, n in pairs) / total)
+
+
 def _classes(families: set[str]) -> dict[str, list[str]]:
     """Measured families grouped by the memory class of their catalog devices."""
     from catalog.loader import load_catalog
@@ -247,15 +253,26 @@ def assemble(dec: dict, pre: dict, row_info: dict[str, tuple[str, str, str]]) ->
         kernels = set(de) | set(pe)
         families = set(df_) | set(pf_)
 
+        def count(fit: dict, rk_: str, fam: str | None, kern: str | None) -> int:
+            return sum(
+                1
+                for r in fit["rows"]
+                if r[0] in row_info
+                and row_info[r[0]][0] == rk_
+                and (fam is None or row_info[r[0]][1] == fam)
+                and (kern is None or row_info[r[0]][2] == kern)
+            )
+
         hfam = {k.split("|", 1)[1]: v for k, v in dec["overhead_family"].items() if k.split("|", 1)[0] == rk}
         afam = {k.split("|", 1)[1]: v for k, v in pre["overhead_family"].items() if k.split("|", 1)[0] == rk}
-        # memory-class pseudo-families: the geometric mean of the measured families of each class
+        # memory-class pseudo-families: the geometric mean of the measured families of each class,
+        # weighted by their rows, so a family seen in two rows cannot drag its whole class along
         for cls, members in _classes(families).items():
             key = f"class:{cls}"
-            for table in (df_, pf_, hfam, afam):
-                vals = [table[f] for f in members if f in table]
-                if vals:
-                    table[key] = geo_mean(vals)
+            for table, fit_ in ((df_, dec), (pf_, pre), (hfam, dec), (afam, pre)):
+                pairs = [(table[f], count(fit_, rk, f, None)) for f in members if f in table]
+                if pairs:
+                    table[key] = weighted_geo_mean(pairs)
             families = families | {key}
 
         def entry(bw: float | None, c: float | None, n_dec: int, n_pre: int, fam: str | None = None) -> dict:
@@ -271,16 +288,6 @@ def assemble(dec: dict, pre: dict, row_info: dict[str, tuple[str, str, str]]) ->
                 "n_decode": n_dec,
                 "n_prefill": n_pre,
             }
-
-        def count(fit: dict, rk_: str, fam: str | None, kern: str | None) -> int:
-            return sum(
-                1
-                for r in fit["rows"]
-                if r[0] in row_info
-                and row_info[r[0]][0] == rk_
-                and (fam is None or row_info[r[0]][1] == fam)
-                and (kern is None or row_info[r[0]][2] == kern)
-            )
 
         groups[f"{rk}|*|*"] = entry(d_all, p_all, count(dec, rk, None, None), count(pre, rk, None, None))
         for k in kernels:
