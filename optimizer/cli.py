@@ -510,7 +510,10 @@ def report(problem_file: str, html_out: str) -> None:
     from optimizer.report.html_report import html_report
 
     a = run(load_problem(problem_file))
-    Path(html_out).write_text(html_report(a), encoding="utf-8")
+    try:
+        Path(html_out).write_text(html_report(a), encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write {html_out}: {exc.strerror or exc}") from None
     click.echo(f"wrote {html_out}", err=True)
 
 

@@ -42,7 +42,7 @@ _COUNT_SUFFIX = re.compile(r"^(.+?)\s+[x×*]\s*(-?\d+)\s*$", re.IGNORECASE)
 class DeviceSpec(BaseModel):
     """A device name and how many of it ("2x RTX 4090" parses to count 2)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(min_length=1)
     count: int = Field(default=1, ge=1, le=256)
@@ -59,7 +59,7 @@ class DeviceSpec(BaseModel):
 
 
 class Workload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     prompt_tokens: int = Field(default=512, ge=0, le=10_000_000)
     gen_tokens: int = Field(default=128, ge=1, le=10_000_000)
@@ -90,7 +90,7 @@ class Workload(BaseModel):
 
 
 class CostSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     price_kwh: float = Field(default=0.15, ge=0, le=10, description="USD per kWh")
     hours_per_day: float = Field(default=24.0, gt=0, le=24, description="hours a day under load")
@@ -99,7 +99,7 @@ class CostSpec(BaseModel):
 class LinkSpec(BaseModel):
     """An explicit link between two devices (0-based positions in the expanded device list)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     between: tuple[int, int]
     kind: str = Field(min_length=1)
@@ -108,7 +108,7 @@ class LinkSpec(BaseModel):
 class Expectation(BaseModel):
     """What a bundled problem must answer (each problem file is also a regression test)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     fits: bool | None = None
     decode_tok_s: tuple[float, float] | None = Field(default=None, description="[low, high]")
@@ -121,7 +121,7 @@ class Expectation(BaseModel):
 class Problem(BaseModel):
     """A declarative problem, as written in ``problems/*.yaml``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     description: str = ""
     model: str

@@ -26,7 +26,10 @@ if CHROMIUM is None:
         raise RuntimeError("MLBA_REQUIRE_BROWSER=1 but no system chromium found (apt-get install chromium)")
     pytest.skip("no system chromium (apt-get install chromium)", allow_module_level=True)
 
-sync_api = pytest.importorskip("playwright.sync_api")
+if os.environ.get("MLBA_REQUIRE_BROWSER") == "1":
+    import playwright.sync_api as sync_api  # CI: a missing package is a failure, not a skip
+else:
+    sync_api = pytest.importorskip("playwright.sync_api")
 
 
 def _free_port() -> int:
@@ -117,15 +120,26 @@ def test_auto_fills_alternatives(page) -> None:  # type: ignore[no-untyped-def]
 
 def test_share_link_restores_the_setup(page, base_url) -> None:  # type: ignore[no-untyped-def]
     page.fill("#model", "Qwen3 30B A3B")
+    page.locator("#devices input[list=device-names]").first.fill("Mac Studio M3 Ultra 96GB")
+    page.locator("#devices input[list=device-names]").first.dispatch_event("change")
+    page.locator("#devices input[type=number]").first.fill("3")
+    page.select_option("#topology", "ring")
+    page.check("#rdma")
+    page.fill("#price", "0.31")
     _wait_until_status(page, "Qwen3-30B")
+    page.wait_for_function("document.querySelectorAll('#topo .node').length === 3")
     page.click("#share")
     page.wait_for_function("document.getElementById('share-out').textContent.includes('?s=')")
     url = page.inner_text("#share-out")
     fresh = page.context.new_page()
     fresh.goto(url)
     _wait_for_numbers(fresh)
-    assert fresh.input_value("#model") == "Qwen3 30B A3B"
     _wait_until_status(fresh, "Qwen3-30B")
+    assert fresh.input_value("#model") == "Qwen3 30B A3B"
+    assert fresh.input_value("#topology") == "ring" and fresh.is_checked("#rdma")
+    assert fresh.input_value("#price") == "0.31"
+    assert fresh.input_value("#devices input[type=number]") == "3"
+    assert fresh.inner_text("#k-decode") == page.inner_text("#k-decode")
     fresh.close()
 
 

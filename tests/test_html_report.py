@@ -56,3 +56,8 @@ def test_report_bad_problem_is_one_line(tmp_path: Path) -> None:
 def test_serve_binds_to_localhost_by_default() -> None:
     params = {p.name: p for p in main.commands["serve"].params}
     assert params["host"].default == "127.0.0.1"
+
+
+def test_report_to_an_unwritable_path_is_one_line(tmp_path: Path) -> None:
+    r = CliRunner().invoke(main, ["report", str(CLUSTER), "--html", str(tmp_path / "missing" / "r.html")])
+    assert r.exit_code == 2 and "cannot write" in r.output and "Traceback" not in r.output

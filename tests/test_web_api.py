@@ -104,14 +104,29 @@ def test_share_round_trip(client: TestClient) -> None:
         ("/api/min-hardware", {"model": "Llama 3 8B", "quant": "Q4_K_M"}, ["target"]),
         ("/api/recommend", {"model": "Llama 3 8B", "quant": "Q4_K_M", "colour": "red"}, ["colour"]),
         ("/api/share", {"quant": "Q4_K_M"}, ["model"]),
+        ("/api/auto", {"problem": PROBLEM, "objective": {}}, ["objective"]),
     ],
 )
 def test_bad_input_is_a_readable_422(client: TestClient, path: str, payload: object, fragments: list[str]) -> None:
     _assert_readable_422(client.post(path, json=payload), *fragments)
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/min-hardware", b'{"model": "Llama 3 8B", "quant": "Q4_K_M", "target_decode": NaN}', "target_decode"),
+        ("/api/recommend", b'{"model": "Llama 3 8B", "quant": "Q4_K_M", "budget_usd": Infinity}', "budget_usd"),
+        ("/api/analyze", b'{"model": "Llama 3 8B", "quant": "Q4_K_M", "devices": ["RTX 4090"], '
+         b'"cost": {"price_kwh": NaN}}', "price_kwh"),
+    ],
+)  # fmt: skip
+def test_non_finite_numbers_are_rejected(client: TestClient, path: str, body: bytes, field: str) -> None:
+    _assert_readable_422(client.post(path, content=body, headers={"content-type": "application/json"}), field)
+
+
 def test_non_json_body_and_bad_share_string(client: TestClient) -> None:
     _assert_readable_422(client.post("/api/analyze", content=b"{not json"), "json")
+    _assert_readable_422(client.post("/api/analyze", content=b"[" * 100_000 + b"]" * 100_000), "nested")
     _assert_readable_422(client.get("/api/share/not-a-share-string"))
 
 
@@ -124,7 +139,7 @@ def test_non_json_body_and_bad_share_string(client: TestClient) -> None:
     )
 )
 def test_arbitrary_json_never_500(client: TestClient, payload: object) -> None:
-    for path in ("/api/analyze", "/api/auto", "/api/share"):
+    for path in ("/api/analyze", "/api/auto", "/api/share", "/api/min-hardware", "/api/recommend"):
         resp = client.post(path, json=payload)
         assert resp.status_code in (200, 422), (path, payload, resp.text)
 

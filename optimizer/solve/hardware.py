@@ -386,7 +386,7 @@ def _binding(
 class HardwareAsk(BaseModel):
     """A hardware question as written in ``problems/*.yaml`` (``ask: min-hardware`` or ``recommend``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     ask: Literal["min-hardware", "recommend"]
     description: str = ""

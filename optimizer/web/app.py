@@ -15,6 +15,7 @@ Endpoints (all JSON; bad input is a 422 with ``{"error": "..."}``, never a 500):
 from __future__ import annotations
 
 import json
+import logging
 from importlib import resources
 from typing import Any
 
@@ -27,6 +28,8 @@ from starlette.staticfiles import StaticFiles
 
 from catalog.resolve import UnknownNameError
 from optimizer.problem import ProblemError, problem_from_dict
+
+log = logging.getLogger("mlba.web")
 
 SECTIONS = ("devices", "models", "links", "quants", "runtimes")
 
@@ -44,6 +47,8 @@ async def _json(request: Request) -> Any:
         return await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ProblemError("the request body is not JSON") from None
+    except RecursionError:
+        raise ProblemError("the request body is nested too deeply") from None
 
 
 def _one_line(exc: Exception) -> str:
@@ -59,6 +64,11 @@ def _handles_errors(fn):  # type: ignore[no-untyped-def]
             return await fn(request)
         except (ProblemError, UnknownNameError, ValidationError, ValueError, KeyError, TypeError) as exc:
             return _error(_one_line(exc))
+        except RecursionError:
+            return _error("the input is nested too deeply")
+        except Exception as exc:  # a bug, not bad input: still one readable JSON line for the page
+            log.exception("dashboard request failed")
+            return _error(f"internal error ({type(exc).__name__}): {_one_line(exc)}", 500)
 
     return wrapper
 
@@ -106,7 +116,7 @@ async def auto(request: Request) -> Response:
     objective = body.get("objective", "decode")
     from optimizer.solve.strategy import METRICS
 
-    if objective not in METRICS:
+    if not isinstance(objective, str) or objective not in METRICS:
         raise ProblemError(f"objective {objective!r}: one of {', '.join(METRICS)}")
     return JSONResponse(run(problem, objective).model_dump(mode="json"))
 

@@ -4,7 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 const SVGNS = "http://www.w3.org/2000/svg";
-const state = { devices: [{ name: "RTX 4090", count: 1 }], links: {}, positions: {}, last: null, timer: null };
+const state = { devices: [{ name: "RTX 4090", count: 1 }], links: {}, positions: {}, last: null, timer: null, seq: 0 };
 
 function el(tag, attrs = {}, text) {
   const e = tag.startsWith("svg:") ? document.createElementNS(SVGNS, tag.slice(4)) : document.createElement(tag);
@@ -33,12 +33,12 @@ function renderDevices() {
     const row = el("div", { class: "device-row" });
     const name = el("input", { list: "device-names", "aria-label": `device ${i + 1}` });
     name.value = d.name;
-    name.addEventListener("change", () => { d.name = name.value; schedule(); });
+    name.addEventListener("change", () => { d.name = name.value; devicesChanged(); });
     const count = el("input", { type: "number", min: "1", max: "64", "aria-label": `count ${i + 1}` });
     count.value = d.count;
-    count.addEventListener("input", () => { d.count = Math.max(1, parseInt(count.value || "1", 10)); schedule(); });
+    count.addEventListener("input", () => { d.count = Math.max(1, parseInt(count.value || "1", 10)); devicesChanged(); });
     const rm = el("button", { type: "button", class: "small", "aria-label": `remove device ${i + 1}` }, "×");
-    rm.addEventListener("click", () => { if (state.devices.length > 1) { state.devices.splice(i, 1); renderDevices(); schedule(); } });
+    rm.addEventListener("click", () => { if (state.devices.length > 1) { state.devices.splice(i, 1); renderDevices(); devicesChanged(); } });
     row.append(name, count, rm);
     box.append(row);
   });
@@ -61,6 +61,11 @@ function problem() {
   return p;
 }
 
+function devicesChanged() {
+  state.links = {};  // per-edge overrides name device positions, which just moved
+  schedule();
+}
+
 function schedule() {
   clearTimeout(state.timer);
   state.timer = setTimeout(update, 200);
@@ -70,8 +75,10 @@ const fmt = (x, d = 1) => (x === null || x === undefined ? "–" : Number(x).toL
 
 async function update() {
   $("status-line").textContent = "computing…";
+  const seq = ++state.seq;  // a slow older answer must not overwrite a newer one
   try {
     const a = await api("/api/analyze", problem());
+    if (seq !== state.seq) return;
     state.last = a;
     $("error").hidden = true;
     showSystem(a);
@@ -80,6 +87,7 @@ async function update() {
     showBenchmarks(a);
     $("status-line").textContent = `${a.model} · ${a.quant} · ${a.strategy} · ${a.fits ? "fits" : "does not fit"}`;
   } catch (e) {
+    if (seq !== state.seq) return;
     $("error").hidden = false;
     $("error").textContent = e.message;
     $("status-line").textContent = "error";
@@ -219,10 +227,11 @@ async function runAuto() {
 }
 
 async function share() {
-  const r = await api("/api/share", problem());
-  const url = `${location.origin}/?s=${r.share}`;
-  $("share-out").textContent = url;
-  history.replaceState(null, "", `/?s=${r.share}`);
+  try {
+    const r = await api("/api/share", problem());
+    $("share-out").textContent = `${location.origin}/?s=${r.share}`;
+    history.replaceState(null, "", `/?s=${r.share}`);
+  } catch (e) { $("share-out").textContent = e.message; }
 }
 
 function save() {
@@ -287,6 +296,10 @@ async function init() {
       if (p.runtime) $("runtime").value = p.runtime;
       if (p.link) $("link").value = p.link;
       if (p.strategy) $("strategy").value = p.strategy;
+      if (p.topology) $("topology").value = p.topology;
+      $("rdma").checked = !!p.rdma;
+      if (p.cost && p.cost.price_kwh !== undefined) $("price").value = p.cost.price_kwh;
+      state.links = Object.fromEntries((p.links || []).map((l) => [l.between.join("-"), l.kind]));
       state.devices = p.devices.map((d) => (typeof d === "string" ? { name: d, count: 1 } : { name: d.name, count: d.count || 1 }));
       const w = p.workload || {};
       if (w.prompt_tokens !== undefined) $("prompt").value = w.prompt_tokens;
@@ -299,7 +312,7 @@ async function init() {
     $(id).addEventListener("input", schedule);
     $(id).addEventListener("change", schedule);
   }
-  $("add-device").addEventListener("click", () => { state.devices.push({ name: "RTX 3090", count: 1 }); renderDevices(); schedule(); });
+  $("add-device").addEventListener("click", () => { state.devices.push({ name: "RTX 3090", count: 1 }); renderDevices(); devicesChanged(); });
   $("run-auto").addEventListener("click", runAuto);
   $("share").addEventListener("click", share);
   $("save").addEventListener("click", save);
