@@ -52,6 +52,8 @@ def main() -> None:
         "rows_file": "benchmarks/fit_rows_used.csv",
         "rows_not_used": len(rejected),
     }
+    result["groups"] = dict(sorted(result["groups"].items()))  # stable diffs between refits
+    result["kernel_factors"] = dict(sorted(result["kernel_factors"].items()))
     args.out.write_text(json.dumps({**meta, **result}, indent=1) + "\n")
     rows.to_csv(args.rows_out, index=False, float_format="%.4g")
     for phase, ape in result["in_sample_median_ape"].items():
