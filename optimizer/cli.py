@@ -497,21 +497,29 @@ def serve(port: int, host: str) -> None:
 @main.command()
 @click.argument("problem_file", type=click.Path(dir_okay=False))
 @click.option("--html", "html_out", required=True, type=click.Path(dir_okay=False), help="Write the report here.")
+@click.option("--auto", "with_auto", is_flag=True, help="Also run AUTO and include its alternatives.")
 @_fail_on_user_errors
-def report(problem_file: str, html_out: str) -> None:
+def report(problem_file: str, html_out: str, with_auto: bool) -> None:
     """Write one self-contained HTML report of a problem (works offline).
 
     \b
     Example usage:
       mlba report problems/m3-ultra-plus-rtx4090-10gbe.yaml --html report.html
+      mlba report problems/8x-m4-pro-llama3-70b-tb5.yaml --html report.html --auto
     """
     from optimizer.analyze import analyze as run
     from optimizer.problem import load_problem
     from optimizer.report.html_report import html_report
 
-    a = run(load_problem(problem_file))
+    problem = load_problem(problem_file)
+    a = run(problem)
+    auto_result = None
+    if with_auto:
+        from optimizer.solve.auto import auto as run_auto
+
+        auto_result = run_auto(problem, "decode")
     try:
-        Path(html_out).write_text(html_report(a), encoding="utf-8")
+        Path(html_out).write_text(html_report(a, auto_result), encoding="utf-8")
     except OSError as exc:
         raise UserError(f"cannot write {html_out}: {exc.strerror or exc}") from None
     click.echo(f"wrote {html_out}", err=True)

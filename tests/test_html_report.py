@@ -61,3 +61,17 @@ def test_serve_binds_to_localhost_by_default() -> None:
 def test_report_to_an_unwritable_path_is_one_line(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["report", str(CLUSTER), "--html", str(tmp_path / "missing" / "r.html")])
     assert r.exit_code == 2 and "cannot write" in r.output and "Traceback" not in r.output
+
+
+def test_report_with_auto_lists_the_alternatives(tmp_path: Path) -> None:
+    from optimizer.solve.auto import auto
+
+    out = tmp_path / "r.html"
+    r = CliRunner().invoke(main, ["report", str(CLUSTER), "--html", str(out), "--auto"])
+    assert r.exit_code == 0, r.output
+    html = out.read_text()
+    result = auto(load_problem(CLUSTER), "decode")
+    assert "<h2>AUTO</h2>" in html and f"Selected {result.chosen}" in html
+    for alt in result.alternatives:
+        assert alt.strategy in html
+    assert "<script" not in html

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from html import escape
+from typing import TYPE_CHECKING
 
 from optimizer.report.diagram import svg
 from optimizer.results import Analysis
+
+if TYPE_CHECKING:
+    from optimizer.solve.auto import AutoResult
 
 _CSS = """
 body{margin:0;background:#0b1120;color:#e5e7eb;font:14px/1.45 system-ui,sans-serif}
@@ -21,7 +25,34 @@ def _row(cells: list[str], tag: str = "td") -> str:
     return "<tr>" + "".join(f"<{tag}>{escape(c)}</{tag}>" for c in cells) + "</tr>"
 
 
-def html_report(a: Analysis) -> str:
+def _auto_section(auto: AutoResult) -> str:
+    def num(x: float | None, fmt: str) -> str:
+        return "-" if x is None else format(x, fmt)
+
+    rows = "".join(
+        _row(
+            [
+                ("► " if x.strategy == auto.chosen else "") + x.strategy,
+                "-" if x.fits is None else ("yes" if x.fits else "no"),
+                num(x.decode_tok_s, ",.1f"),
+                num(x.prefill_tok_s, ",.0f"),
+                num(x.ttft_s, ".3f"),
+                x.invalid_reason or x.detail,
+            ]
+        )
+        for x in auto.alternatives
+    )
+    return (
+        "<section class='panel'><h2>AUTO</h2>"
+        f"<p>Selected {escape(auto.chosen)}. {escape(auto.reasoning)}. {escape(auto.vs_exo)}</p><table>"
+        + _row(["strategy", "fits", "decode tok/s", "prefill tok/s", "TTFT s", "note"], "th")
+        + rows
+        + "</table></section>"
+    )
+
+
+def html_report(a: Analysis, auto: AutoResult | None = None) -> str:
+    """The analysis (and, if given, AUTO's alternatives) as one self-contained HTML page."""
     s = a.system
     kpis = [
         ("Decode tok/s", f"{s.decode_tok_s:,.1f}"),
@@ -86,5 +117,7 @@ def html_report(a: Analysis) -> str:
             + bench
             + "</table></section>"
         )
+    if auto is not None:
+        parts.append(_auto_section(auto))
     parts.append("</main></body></html>")
     return "".join(parts)
