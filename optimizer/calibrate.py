@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,7 @@ from optimizer.perf.workload import (
     whole_model,
 )
 from optimizer.problem import resolve
+from optimizer.results import Analysis
 
 SECONDARY_WEIGHT = {"S13_LLAMACPP_4167_SECONDARY": 0.5}
 SHRINK = 1.0  # pull of family multipliers toward 1 (log space), about residual noise / family spread;
@@ -326,7 +328,6 @@ def fit_hop_overheads(mapped: list[MappedRow], constants: dict) -> tuple[dict[st
     """Per engine and link class (bus or network): the decode time a multi-device pipeline loses
     per hop beyond the link's own latency and transfer (stream sync, RPC round trips). Median over
     batch-1 rows; the trial run uses no hop overhead at all."""
-    from optimizer.analyze import analyze
     from optimizer.perf import efficiency
 
     per_rk: dict[str, list[float]] = defaultdict(list)
@@ -334,20 +335,7 @@ def fit_hop_overheads(mapped: list[MappedRow], constants: dict) -> tuple[dict[st
     used = []
     trial = {**constants, "hop_overhead_us": {k: 0.0 for k in ZERO_HOPS}}
     with efficiency.using_constants(trial):
-        for r in mapped:
-            n = sum(d.count for d in r.problem.devices)
-            if r.metric != "decode_tok_s" or n < 2 or r.problem.workload.batch != 1 or r.flagged:
-                continue
-            if r.problem.strategy != "pipeline":
-                continue
-            rp = resolve(r.problem)
-            kinds = {lk.kind for lk in rp.hops}
-            if len(kinds) != 1:
-                continue
-            key = efficiency.hop_key(rp.runtime, kinds.pop())
-            a = analyze(r.problem, evidence=False)
-            if not a.fits:
-                continue
+        for r, key, a in _one_link_kind_decode_rows(mapped, "pipeline"):
             hops = len(a.links)
             base = 1.0 / a.system.decode_tok_s - sum(lk.time_per_token_ms for lk in a.links) * 1e-3
             link_only = sum(lk.latency_us * 1e-6 + lk.bytes_per_token / (lk.bandwidth_gb_s * 1e9) for lk in a.links)
@@ -355,6 +343,30 @@ def fit_hop_overheads(mapped: list[MappedRow], constants: dict) -> tuple[dict[st
             sources[key].add(f"{r.source_id}|{r.problem.model}")
             used.append((r.row_id, r.source_id, "hop", r.measured, a.system.decode_tok_s, 0.0))
     return _medians(per_rk, sources), used
+
+
+def _one_link_kind_decode_rows(mapped: list[MappedRow], strategy: str) -> Iterator[tuple[MappedRow, str, Analysis]]:
+    """Batch-1 decode rows of several devices run with ``strategy`` over one kind of link, with
+    their overhead key (engine and link class) and their analysis under the current constants."""
+    from optimizer.analyze import analyze
+    from optimizer.perf import efficiency
+
+    for r in mapped:
+        n = sum(d.count for d in r.problem.devices)
+        if r.metric != "decode_tok_s" or n < 2 or r.problem.workload.batch != 1 or r.flagged:
+            continue
+        if r.problem.strategy != strategy:
+            continue
+        rp = resolve(r.problem)
+        kinds = {lk.kind for lk in rp.hops}
+        if len(kinds) != 1:
+            continue
+        try:
+            a = analyze(r.problem, evidence=False)
+        except ValueError:
+            continue
+        if a.fits:
+            yield r, efficiency.hop_key(rp.runtime, kinds.pop()), a
 
 
 def _medians(per_rk: dict[str, list[float]], sources: dict[str, set[str]]) -> dict[str, float]:
@@ -370,7 +382,6 @@ def _medians(per_rk: dict[str, list[float]], sources: dict[str, set[str]]) -> di
 def fit_collective_overheads(mapped: list[MappedRow], constants: dict) -> tuple[dict[str, float], list]:
     """Per runtime: the fixed cost of one tensor-parallel all-reduce beyond the link's latency and
     transfer (kernel launches, synchronisation), from batch-1 tensor-parallel decode rows."""
-    from optimizer.analyze import analyze
     from optimizer.perf import efficiency
     from optimizer.perf.plan import ALLREDUCES_PER_LAYER
 
@@ -379,25 +390,9 @@ def fit_collective_overheads(mapped: list[MappedRow], constants: dict) -> tuple[
     used = []
     trial = {**constants, "collective_overhead_us": {k: 0.0 for k in ZERO_HOPS}}
     with efficiency.using_constants(trial):
-        for r in mapped:
-            n = sum(d.count for d in r.problem.devices)
-            if r.metric != "decode_tok_s" or n < 2 or r.problem.workload.batch != 1 or r.flagged:
-                continue
-            if r.problem.strategy != "tensor":
-                continue
-            try:
-                a = analyze(r.problem, evidence=False)
-            except ValueError:
-                continue
-            if not a.fits:
-                continue
+        for r, key, a in _one_link_kind_decode_rows(mapped, "tensor"):
             # the trial ran with no per-call overhead: attribute the residual to the calls
-            rp = resolve(r.problem)
-            kinds = {lk.kind for lk in rp.hops}
-            if len(kinds) != 1:
-                continue
             ops = ALLREDUCES_PER_LAYER * a.devices[0].layers
-            key = efficiency.hop_key(rp.runtime, kinds.pop())
             per_rk[key].append((1.0 / r.measured - 1.0 / a.system.decode_tok_s) / ops)
             sources[key].add(f"{r.source_id}|{r.problem.model}")
             used.append((r.row_id, r.source_id, "collective", r.measured, a.system.decode_tok_s, 0.0))
