@@ -73,15 +73,22 @@ def _head_params(pb: ParamBreakdown) -> float:
     return pb.output_head if pb.output_head else pb.embedding  # tied: the head reads the embedding
 
 
-def weight_bytes(m: Model, q: Quant, s: Slice, shard: Shard = FULL) -> float:
-    """Bytes of the weights resident on one device holding ``shard`` of slice ``s``."""
-    pb = param_breakdown(m)
-    body, emb_bits, out_bits = _bits(q)
+def _non_expert_params(m: Model, pb: ParamBreakdown, s: Slice) -> float:
+    """Parameters of slice ``s`` that every token reads: attention, dense FFNs, shared experts and
+    the slice's share of the extra parameters (no embedding, head or routed experts)."""
     dense, moe = _counts(pb, s)
     non_expert = dense * (pb.attention_per_layer + pb.dense_ffn_per_layer) + moe * (
         pb.attention_per_layer + pb.moe_shared_per_layer
     )
-    non_expert += pb.extra * (s.layers / m.layers)
+    return non_expert + pb.extra * (s.layers / m.layers)
+
+
+def weight_bytes(m: Model, q: Quant, s: Slice, shard: Shard = FULL) -> float:
+    """Bytes of the weights resident on one device holding ``shard`` of slice ``s``."""
+    pb = param_breakdown(m)
+    body, emb_bits, out_bits = _bits(q)
+    moe = _counts(pb, s)[1]
+    non_expert = _non_expert_params(m, pb, s)
     total = non_expert * shard.dense * body / 8 + moe * pb.moe_routed_per_layer * shard.experts * body / 8
     if s.has_embedding:
         total += (pb.embedding * emb_bits / 8 + pb.vision * VISION_BITS / 8) * shard.dense
@@ -102,11 +109,8 @@ def decode_weight_bytes(m: Model, q: Quant, s: Slice, batch: int = 1, shard: Sha
     batch touches, spread evenly over the devices that hold experts)."""
     pb = param_breakdown(m)
     body, _, out_bits = _bits(q)
-    dense, moe = _counts(pb, s)
-    non_expert = dense * (pb.attention_per_layer + pb.dense_ffn_per_layer) + moe * (
-        pb.attention_per_layer + pb.moe_shared_per_layer
-    )
-    non_expert += pb.extra * (s.layers / m.layers)
+    moe = _counts(pb, s)[1]
+    non_expert = _non_expert_params(m, pb, s)
     experts = 0.0
     if m.moe is not None:
         per_expert = pb.moe_routed_per_layer / m.moe.experts
@@ -131,11 +135,8 @@ def kv_read_bytes(m: Model, s: Slice, context: float, kv_bytes: float) -> float:
 def active_flops_per_token(m: Model, s: Slice, shard: Shard = FULL) -> float:
     """2 x active parameters of the slice this device computes (matmul FLOPs per token)."""
     pb = param_breakdown(m)
-    dense, moe = _counts(pb, s)
-    non_expert = dense * (pb.attention_per_layer + pb.dense_ffn_per_layer) + moe * (
-        pb.attention_per_layer + pb.moe_shared_per_layer
-    )
-    non_expert += pb.extra * (s.layers / m.layers)
+    moe = _counts(pb, s)[1]
+    non_expert = _non_expert_params(m, pb, s)
     if s.has_head:
         non_expert += _head_params(pb)
     return 2.0 * shard.tokens * (non_expert * shard.dense + moe * pb.moe_active_routed_per_layer * shard.experts)
