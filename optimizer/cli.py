@@ -559,6 +559,7 @@ def _run_hardware(
     import yaml
     from pydantic import ValidationError
 
+    from optimizer.problem import validation_one_line
     from optimizer.solve.hardware import HardwareAsk, answer
 
     data: dict[str, Any] = {}
@@ -599,8 +600,7 @@ def _run_hardware(
     try:
         ask = HardwareAsk.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise UserError(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}") from None
+        raise UserError(validation_one_line(exc, root="", limit=1)) from None
     if kw.get("save"):
         from optimizer.scenario import save
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from catalog.resolve import resolver
 from optimizer.perf.plan import evaluate_plan
-from optimizer.problem import DeviceSpec, LinkSpec, Problem, ProblemError, Workload, resolve
+from optimizer.problem import DeviceSpec, LinkSpec, Problem, ProblemError, Workload, resolve, validation_one_line
 from optimizer.results import Analysis
 from optimizer.solve.auto import AutoResult, auto_resolved
 from optimizer.solve.candidates import exo_candidate
@@ -91,9 +91,7 @@ def load_state(path: str | Path) -> ExoState:
     try:
         return ExoState.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(x) for x in err["loc"]) or "snapshot"
-        raise ProblemError(f"{p}: {where}: {err['msg']}") from None
+        raise ProblemError(f"{p}: {validation_one_line(exc, root='snapshot', limit=1)}") from None
 
 
 def _device_name(n: ExoNode) -> str:

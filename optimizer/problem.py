@@ -169,10 +169,12 @@ class Problem(BaseModel):
         return self
 
 
-def _one_line(exc: ValidationError) -> str:
+def validation_one_line(exc: ValidationError, root: str = "problem", limit: int = 3) -> str:
+    """The first ``limit`` pydantic errors as ``field.path: message`` on one line (``root`` when
+    the error is about the whole input)."""
     parts = []
-    for err in exc.errors()[:3]:
-        loc = ".".join(str(x) for x in err["loc"]) or "problem"
+    for err in exc.errors()[:limit]:
+        loc = ".".join(str(x) for x in err["loc"]) or root
         parts.append(f"{loc}: {err['msg']}")
     return "; ".join(parts)
 
@@ -183,7 +185,7 @@ def problem_from_dict(data: Any, origin: str = "problem") -> Problem:
     try:
         return Problem.model_validate(data)
     except ValidationError as exc:
-        raise ProblemError(f"{origin}: {_one_line(exc)}") from None
+        raise ProblemError(f"{origin}: {validation_one_line(exc)}") from None
 
 
 def load_problem(path: str | Path) -> Problem:

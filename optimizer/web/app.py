@@ -27,7 +27,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from catalog.resolve import UnknownNameError
-from optimizer.problem import ProblemError, problem_from_dict
+from optimizer.problem import ProblemError, problem_from_dict, validation_one_line
 
 log = logging.getLogger("mlba.web")
 
@@ -53,8 +53,7 @@ async def _json(request: Request) -> Any:
 
 def _one_line(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
-        err = exc.errors()[0]
-        return f"{'.'.join(str(x) for x in err['loc']) or 'input'}: {err['msg']}"
+        return validation_one_line(exc, root="input", limit=1)
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
