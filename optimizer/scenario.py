@@ -21,15 +21,15 @@ from optimizer.problem import Problem, ProblemError, problem_from_dict
 SHARE_PREFIX = "mlba1."
 
 
-def problem_data(problem: Problem) -> dict:
-    """The problem as plain data, without the regression-test ``expect`` block."""
+def problem_data(problem: BaseModel) -> dict:
+    """A problem (or hardware ask) as plain data, without the regression-test ``expect`` block."""
     return problem.model_dump(mode="json", exclude={"expect"}, exclude_defaults=True)
 
 
 def save(problem: BaseModel, path: str | Path) -> None:
     """Write a problem (or a hardware ask) as YAML, or JSON when the path ends in ``.json``."""
     p = Path(path)
-    data = problem.model_dump(mode="json", exclude={"expect"}, exclude_defaults=True)
+    data = problem_data(problem)
     if p.suffix.lower() == ".json":
         p.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     else:
