@@ -77,6 +77,11 @@ class Device(Entry):
     bandwidth_gb_s: float = Field(gt=0, description="theoretical peak DRAM bandwidth, decimal GB/s")
     tflops: Tflops
     gpu_cores: int | None = Field(default=None, gt=0)
+    sm_count: int | None = Field(
+        default=None,
+        gt=0,
+        description="NVIDIA streaming multiprocessors; bounds the DRAM bandwidth a latency-bound kernel can draw",
+    )
     tdp_w: float = Field(gt=0)
     idle_w: float | None = Field(default=None, ge=0)
     price_usd: float | None = Field(default=None, gt=0)
