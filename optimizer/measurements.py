@@ -43,6 +43,10 @@ COMPARABLE_METRICS = ("decode_tok_s", "prefill_tok_s", "ttft_s", "total_throughp
 FLAG_WORDS = ("anomal", "before the pr", "superseded", "hit oom", "out of memory")
 UNSTATED_GEN_TOKENS = 128  # decode rows that state no lengths (chart bars): a short generation
 _DEPTH = re.compile(r"@\s*d(\d+)")
+# a run under a board power limit below the device's rated power measures another configuration
+_POWER_LIMIT = re.compile(r"power limit (\d+(?:\.\d+)?)\s*W\b", re.I)
+# a decode row whose source says it followed a long prompt of unstated length: its context is unknown
+_LONG_UNSTATED_CONTEXT = re.compile(r"decode after a long prompt|not read as a short-context decode", re.I)
 _CLUSTER = re.compile(r"(\d+)\s*x\s*(\d+)\s*GB", re.IGNORECASE)
 # Engines whose multi-GPU default is tensor parallel; others split by layer unless the row says so.
 _TP_DEFAULT_ENGINES = ("vllm", "sglang", "tensorrt-llm")
@@ -160,7 +164,14 @@ def _map_row(row: dict[str, Any]) -> MappedRow | Rejected:
     text = f"{row.get('source_locator', '')} {row.get('notes', '')}"
     depth_m = _DEPTH.search(text)
     depth = int(depth_m.group(1)) if depth_m else 0
+    limit = _POWER_LIMIT.search(text)
+    if limit and float(limit.group(1)) < 0.95 * dev.entry.tdp_w:
+        return Rejected(
+            rid, src, metric, f"run at a {limit.group(1)} W power limit (rated {dev.entry.tdp_w:g} W); not comparable"
+        )
     if metric == "decode_tok_s":
+        if _num(row.get("prompt_tokens")) is None and _LONG_UNSTATED_CONTEXT.search(text):
+            return Rejected(rid, src, metric, "decode after a long prompt of unstated length; not comparable")
         # lengths not stated: read the rate as measured at the stated context (or a short one)
         gen_default = 1 if _num(row.get("prompt_tokens")) is not None else UNSTATED_GEN_TOKENS
         workload = Workload(prompt_tokens=prompt, gen_tokens=max(1, int(gen or gen_default)), batch=int(batch_raw))
