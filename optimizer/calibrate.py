@@ -4,11 +4,13 @@ Library side of ``benchmarks/fit_efficiency.py`` (which writes the committed con
 ``mlba validate --cv`` (which refits without one source or family to measure generalisation).
 
 Model (physics first, few constants):
-  decode  t = bytes_per_token / (peak_bw * eta_bw) + layers * c_layer + c_token
+  decode  t = bytes_per_token / min~(peak_bw * eta_bw, sm_count * sm_bw) + layers * c_layer + c_token
   prefill t = flops / (peak_flops * eta_c) + chunks * layers * c_prefill_layer
   eta_bw = eta[runtime, quant kernel] * f[runtime, device family]     (f shrunk toward 1)
   eta_c  = etc[runtime, quant kernel] * g[runtime, device family]     (g shrunk toward 1)
   c_layer, c_token, c_prefill_layer: one each per runtime.
+  sm_bw: per runtime, the bandwidth one NVIDIA SM sustains with the loads the runtime's kernels keep
+  in flight (Little's law); min~ is efficiency.combine_limits. Its prior is "no limit".
 Loss: squared log error, each source weighted equally (a source's rows share weight 1/sqrt(n)).
 Only single-device, batch-1 rows are fitted; multi-device and batched rows are for validation.
 Output: the constants (JSON) plus the list of rows used with their residuals (CSV).
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer.measurements import MappedRow
+from optimizer.perf.efficiency import combine_limits
 from optimizer.perf.memory import memory_use
 from optimizer.perf.pipeline import PREFILL_CHUNK
 from optimizer.perf.roofline import peak_tflops
@@ -37,12 +40,16 @@ from optimizer.perf.workload import (
 from optimizer.problem import resolve
 from optimizer.results import Analysis
 
-SECONDARY_WEIGHT = {"S13_LLAMACPP_4167_SECONDARY": 0.5}
+SECONDARY_WEIGHT = {"S13_LLAMACPP_4167_SECONDARY": 0.5, "P35_LLAMACPP_CUDA_SCOREBOARD_SECONDARY": 0.5}
 SHRINK = 1.0  # pull of family multipliers toward 1 (log space), about residual noise / family spread;
 # chosen by cross-validation: 0.05 -> LOSO decode 28.0%, 0.5 -> 13.8%, 1.0 -> 12.4% (LOFO 13.9, 13.3, 13.7%)
 PRIOR_STRENGTH = 0.05  # pull of the overheads toward the priors below (they are weakly identified)
 PRIOR_LAYER_US = {"decode": 15.0, "prefill": 30.0}  # kernel launches per layer, a few us each
 PRIOR_TOKEN_US = 300.0  # sampling, graph launch, host sync per token
+SOURCE_OVERHEAD_SHRINK = 0.3  # pull of per-source overhead factors toward 1 (0 = none); by CV: 1.0 -> LOFO
+# decode 13.4% (79.5% within 30%); 0.3 -> 11.1% (79.6%); 0.1 -> 10.8% (75.3%) and DeepSeek R1 on M3 Ultra +31%
+SM_BW_PRIOR_GB_S = 40.0  # about the highest datasheet bandwidth per SM in the catalog: no limit
+SM_BW_START_GB_S = 12.0  # fit start: a limit that binds on HBM GPUs, so the optimiser can feel it
 ETA_CAP = 0.92  # achievable share of peak DRAM bandwidth or compute (STREAM-like ceiling)
 CAP_PENALTY = 10.0
 MIN_ROWS_FOR_OVERHEAD = 4  # fewer multi-device rows than this: keep the prior hop/collective cost
@@ -60,6 +67,7 @@ class Obs:
     measured_s: float
     kernel: str
     weight: float = 1.0
+    peak_per_sm: float | None = None  # datasheet GB/s per NVIDIA SM (None: no SM count)
 
 
 def observations(rows: list[MappedRow]) -> list[Obs]:
@@ -93,6 +101,7 @@ def observations(rows: list[MappedRow]) -> list[Obs]:
                     1,
                     1.0 / r.measured,
                     q.kernel,
+                    peak_per_sm=d.bandwidth_gb_s / d.sm_count if d.sm_count else None,
                 )
             )
         else:
@@ -134,19 +143,31 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
     base = len(ik) + len(jf) + len(hf)  # hf: decode overhead / prefill attention multiplier
     n_over = 3
     lo = {rk: base + n_over * i for i, rk in enumerate(rks)}
-    x0 = np.zeros(base + n_over * len(rks))
+    sm_rks = sorted({o.row.runtime_key for o in obs if o.peak_per_sm is not None}) if phase == "decode" else []
+    sm_at = {rk: base + n_over * len(rks) + i for i, rk in enumerate(sm_rks)}
+    # each source ran its own build and harness: a per-source factor on the fixed per-step costs,
+    # shrunk toward 1, so the runtime's overheads are those of a typical source, not the largest one
+    srcs = sorted({o.row.source_id for o in obs}) if phase == "decode" and SOURCE_OVERHEAD_SHRINK else []
+    src_at = {sid: base + n_over * len(rks) + len(sm_rks) + i for i, sid in enumerate(srcs)}
+    x0 = np.zeros(base + n_over * len(rks) + len(sm_rks) + len(srcs))
     x0[: len(ik)] = math.log(0.6 if phase == "decode" else 0.4)
     for rk in rks:
         # decode: per-layer and per-token overheads; prefill: per-layer-chunk overhead, attention eff
         x0[lo[rk]] = math.log(PRIOR_LAYER_US[phase] * 1e-6)
         x0[lo[rk] + 1] = math.log(PRIOR_TOKEN_US * 1e-6 if phase == "decode" else 0.2)
         x0[lo[rk] + 2] = 0.0  # decode: KV-cache read efficiency relative to weights (prior 1)
+    for i in sm_at.values():
+        x0[i] = math.log(SM_BW_START_GB_S)
     prior = x0.copy()
-    strength = np.full(len(x0) - base, PRIOR_STRENGTH)
+    for i in sm_at.values():
+        prior[i] = math.log(SM_BW_PRIOR_GB_S)
+    strength = np.full(n_over * len(rks), PRIOR_STRENGTH)
     strength[2::3] = 0.05 if phase == "decode" else 10.0  # KV efficiency: free in decode, unused in prefill
     if phase == "prefill":
         strength[0::3] = 1.0  # per-chunk layer overhead: pinned near its prior
         strength[1::3] = 0.01  # attention efficiency: free
+    strength = np.concatenate([strength, np.full(len(sm_rks), PRIOR_STRENGTH)])  # SM limit: weak prior
+    strength = np.concatenate([strength, np.full(len(srcs), SOURCE_OVERHEAD_SHRINK)])
     combos = sorted({(o.row.runtime_key, o.kernel, o.row.device_family) for o in obs})
 
     def predict(x: np.ndarray) -> np.ndarray:
@@ -157,7 +178,13 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
             if phase == "decode":
                 h = math.exp(x[hf[(o.row.runtime_key, o.row.device_family)]])
                 kv_eff = math.exp(x[c + 2])
-                t[n] = o.unit_s / eta + o.attn_s / (eta * kv_eff) + h * (o.layers * math.exp(x[c]) + math.exp(x[c + 1]))
+                slow = 1.0 / eta
+                if o.peak_per_sm is not None:
+                    sm_bw = math.exp(x[sm_at[o.row.runtime_key]])
+                    slow = 1.0 / combine_limits(eta, sm_bw / o.peak_per_sm)
+                if srcs:
+                    h *= math.exp(x[src_at[o.row.source_id]])
+                t[n] = (o.unit_s + o.attn_s / kv_eff) * slow + h * (o.layers * math.exp(x[c]) + math.exp(x[c + 1]))
             else:
                 attn_eff = min(1.0, math.exp(x[c + 1] + x[hf[(o.row.runtime_key, o.row.device_family)]]))
                 t[n] = o.unit_s / eta + o.attn_s / (eta * attn_eff) + o.chunks * o.layers * math.exp(x[c])
@@ -185,6 +212,10 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
         upper[: len(ik)] = math.log(0.98)
     lower[base:] = math.log(1e-8)
     upper[base:] = math.log(0.05)
+    for i in sm_at.values():
+        lower[i], upper[i] = math.log(1.0), math.log(SM_BW_PRIOR_GB_S)
+    for i in src_at.values():
+        lower[i], upper[i] = -math.log(20.0), math.log(20.0)
     for rk in rks:
         lower[lo[rk] + 2], upper[lo[rk] + 2] = math.log(0.05), 0.0
         if phase == "prefill":
@@ -198,6 +229,10 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
         "family": {f"{rk}|{f}": math.exp(x[j]) for (rk, f), j in jf.items()},
         "overhead_family": {f"{rk}|{f}": math.exp(x[j]) for (rk, f), j in hf.items()},
         "overheads": {rk: [math.exp(x[lo[rk] + i]) for i in range(n_over)] for rk in rks},
+        # kept only where the data pulled it below "no limit"
+        "sm_bandwidth_gb_s": {
+            rk: round(math.exp(x[i]), 3) for rk, i in sm_at.items() if math.exp(x[i]) < 0.9 * SM_BW_PRIOR_GB_S
+        },
         "rows": [
             (o.row.row_id, o.row.source_id, phase, o.row.measured, float(p_), float(a))
             for o, p_, a in zip(obs, pred, ape, strict=True)
@@ -406,6 +441,7 @@ def fit(mapped: list[MappedRow]) -> dict:
     dec = fit_phase(obs, "decode")
     pre = fit_phase(obs, "prefill")
     out = assemble(dec, pre, row_info)
+    out["sm_bandwidth_gb_s"] = dec["sm_bandwidth_gb_s"]
     out["hop_overhead_us"], hop_rows = fit_hop_overheads(mapped, out)
     out["collective_overhead_us"], coll_rows = fit_collective_overheads(mapped, out)
     out["rows"] = dec["rows"] + pre["rows"] + hop_rows + coll_rows

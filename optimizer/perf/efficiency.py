@@ -7,7 +7,9 @@ broader ones, and finally to :data:`PHYSICS_PRIOR`, so an unseen device still ge
 its datasheet.
 
 Model (per device, per token step):
-    decode_s  = bytes_read / (bandwidth * bw_eff) + layers * layer_overhead_s + token_overhead_s
+    decode_s  = bytes_read / effective_bandwidth + layers * layer_overhead_s + token_overhead_s
+    effective_bandwidth = the lower of bandwidth * bw_eff (DRAM) and sm_count * sm_bw (what the
+                SMs can keep in flight: Little's law, fitted per runtime), joined smoothly
     prefill_s = matmul_flops / (peak * compute_eff) + attention_flops / (peak * compute_eff *
                 attention_eff) + chunks * layers * prefill_layer_overhead_s
 """
@@ -77,6 +79,7 @@ class Efficiency:
     collective_overhead_s: float  # fixed runtime cost of one all-reduce / all-to-all call
     group: str  # which fitted group supplied the numbers
     exact: bool  # True when the group matched runtime, family and kernel
+    sm_bw_gb_s: float | None = None  # DRAM bandwidth one SM's loads in flight sustain (this runtime)
 
 
 # Used only when no group at all matches: datasheet physics with typical losses. Documented in
@@ -186,8 +189,36 @@ def lookup(runtime: Runtime, device: Device, quant: Quant) -> Efficiency:
             hop_overhead_s=0.0,
             group=key,
             exact=i == 0,
+            sm_bw_gb_s=sm_bandwidth_gb_s(runtime, device),
         )
     return PHYSICS_PRIOR
+
+
+# How sharply the SM limit takes over from the DRAM limit: a p-norm of the two transfer times
+# (p = 6: within 1% of the harder limit when the two differ by 2x; 12% slower where they are equal).
+SM_LIMIT_SHARPNESS = 6.0
+
+
+def combine_limits(dram_gb_s: float, sm_gb_s: float | None) -> float:
+    """Sustained bandwidth when both DRAM and the SMs' loads in flight limit it (smooth minimum)."""
+    if sm_gb_s is None:
+        return dram_gb_s
+    p = SM_LIMIT_SHARPNESS
+    return (dram_gb_s**-p + sm_gb_s**-p) ** (-1.0 / p)
+
+
+def sm_bandwidth_gb_s(runtime: Runtime, device: Device) -> float | None:
+    """Per-SM bandwidth limit fitted for exactly this runtime (never borrowed: it is a property of
+    the runtime's own kernels), or None."""
+    if device.sm_count is None:
+        return None
+    per_sm = _fitted().get("sm_bandwidth_gb_s", {}).get(runtime_key(runtime, device))
+    return None if per_sm is None else per_sm * device.sm_count
+
+
+def effective_bandwidth_gb_s(device: Device, eff: Efficiency) -> float:
+    """The DRAM bandwidth a decode step sustains: datasheet x efficiency, bounded by the SMs."""
+    return combine_limits(device.bandwidth_gb_s * eff.bw_eff, eff.sm_bw_gb_s)
 
 
 def fitted_metadata() -> dict:

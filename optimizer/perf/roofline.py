@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from catalog.schema import Device, Dtype, Model, Quant
-from optimizer.perf.efficiency import Efficiency
+from optimizer.perf.efficiency import Efficiency, effective_bandwidth_gb_s
 from optimizer.perf.workload import (
     FULL,
     Shard,
@@ -93,7 +93,7 @@ def decode_step(
     )
     matmul = batch * active_flops_per_token(model, s, shard)
     attn = batch * shard.kv * shard.tokens * attention_flops(model, s, 1, int(context))
-    bw = device.bandwidth_gb_s * 1e9 * eff.bw_eff
+    bw = effective_bandwidth_gb_s(device, eff) * 1e9
     peak = peak_tflops(device, quant.compute_dtype, engine) * 1e12 * eff.compute_eff
     overhead = s.layers * eff.layer_overhead_s + eff.token_overhead_s
     compute = matmul / peak + attn / (peak * eff.attention_eff)
@@ -119,7 +119,7 @@ def prefill_chunk(
         decode_weight_bytes(model, quant, s, max(1, tokens), shard)
         + shard.kv * kv_read_bytes(model, s, past + tokens, kv_bytes) / eff.kv_eff
     )
-    bw = device.bandwidth_gb_s * 1e9 * eff.bw_eff
+    bw = effective_bandwidth_gb_s(device, eff) * 1e9
     peak = peak_tflops(device, quant.compute_dtype, engine) * 1e12 * eff.compute_eff
     return StepTime(
         memory_s=bytes_read / bw,

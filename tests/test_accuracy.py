@@ -1,0 +1,104 @@
+"""Accuracy against the built-in benchmark database, the fitted SM bandwidth limit, and how
+measurements that do not describe a comparable setup are kept out of the comparison."""
+
+import pandas as pd
+import pytest
+
+from catalog.loader import load_catalog
+from optimizer.measurements import MappedRow, Rejected, map_row
+from optimizer.perf import efficiency
+from optimizer.validate import builtin_measurements, validate
+
+CAT = load_catalog()
+
+
+@pytest.fixture(scope="module")
+def report():
+    return validate(builtin_measurements())
+
+
+def test_in_sample_accuracy_holds(report):
+    """The committed constants on the rows they were fitted on and the held-out public rows
+    (tolerances: the README's in-sample figures plus two points)."""
+    s = report.summary
+    assert s.decode.n >= 700 and s.prefill.n >= 500
+    assert s.decode.median_ape <= 0.10 and s.decode.within_30pct >= 0.87
+    assert s.prefill.median_ape <= 0.17
+    assert s.multi_device.median_ape <= 0.135
+
+
+def test_every_nvidia_gpu_has_its_sm_count():
+    nvidia = [d for d in CAT.devices.values() if d.vendor == "NVIDIA"]
+    assert nvidia and all(d.sm_count for d in nvidia)
+    assert CAT.devices["h100-sxm"].sm_count == 132 and CAT.devices["rtx-4090"].sm_count == 128
+
+
+def test_fitted_sm_limit_is_physical():
+    """llama.cpp's batch-1 kernels keep few loads in flight per SM; the fitted limit must lie
+    between what GeForce cards visibly exceed and what HBM cards visibly miss."""
+    per_sm = efficiency.fitted_metadata()["sm_bandwidth_gb_s"]["llama.cpp-cuda"]
+    assert 8.0 <= per_sm <= 14.0
+
+
+def _bw(runtime: str, device: str, quant: str = "q4_k_m") -> float:
+    rt, dev = CAT.runtimes[runtime], CAT.devices[device]
+    return efficiency.effective_bandwidth_gb_s(dev, efficiency.lookup(rt, dev, CAT.quants[quant]))
+
+
+def test_sm_limit_binds_on_hbm_under_llama_cpp_only():
+    # an H100 SXM's 3.35 TB/s cannot be drawn by 132 SMs running llama.cpp's matrix-vector kernels
+    assert _bw("llama.cpp-cuda", "h100-sxm") < 0.5 * CAT.devices["h100-sxm"].bandwidth_gb_s
+    # a GeForce card is DRAM-bound: its SMs are not the limit
+    limit = efficiency.lookup(CAT.runtimes["llama.cpp-cuda"], CAT.devices["rtx-4090"], CAT.quants["q4_k_m"])
+    assert _bw("llama.cpp-cuda", "rtx-4090") > 0.97 * CAT.devices["rtx-4090"].bandwidth_gb_s * limit.bw_eff
+    # the limit is never borrowed by an engine with kernels of its own
+    assert efficiency.lookup(CAT.runtimes["vllm"], CAT.devices["h100-sxm"], CAT.quants["fp8"]).sm_bw_gb_s is None
+
+
+def test_more_sms_never_slow_decode():
+    dev = CAT.devices["a100-80gb-sxm"]
+    rt, q = CAT.runtimes["llama.cpp-cuda"], CAT.quants["q4_k_m"]
+    rates = []
+    for sms in (54, 108, 216, 432):
+        d = dev.model_copy(update={"sm_count": sms})
+        rates.append(efficiency.effective_bandwidth_gb_s(d, efficiency.lookup(rt, d, q)))
+    assert rates == sorted(rates) and rates[-1] <= dev.bandwidth_gb_s
+
+
+def _row(**kw) -> dict:
+    base = {
+        "row_id": "t:1",
+        "source_id": "T",
+        "device": "RTX PRO 6000 Blackwell",
+        "device_count": 1,
+        "model": "Llama 2 7B",
+        "quant": "Q4_0",
+        "backend": "llama.cpp (CUDA)",
+        "batch": 1,
+        "prompt_tokens": 0,
+        "gen_tokens": 128,
+        "metric": "decode_tok_s",
+        "value": 250.0,
+        "notes": "",
+        "source_locator": "",
+    }
+    return {**base, **kw}
+
+
+def test_a_run_under_a_reduced_power_limit_is_not_compared():
+    r = map_row(_row(notes="board power limit 300 W (section heading)"))
+    assert isinstance(r, Rejected) and "300 W power limit" in r.reason
+    assert isinstance(map_row(_row(notes="board power limit 600 W")), MappedRow)
+
+
+def test_decode_after_a_long_prompt_of_unstated_length_is_not_compared():
+    r = map_row(_row(prompt_tokens=None, gen_tokens=None, notes="decode after a long prompt: printed as '21K'"))
+    assert isinstance(r, Rejected) and "long prompt" in r.reason
+    assert isinstance(map_row(_row(prompt_tokens=None, gen_tokens=None)), MappedRow)
+
+
+def test_rejected_rows_are_listed_with_reasons():
+    df = pd.DataFrame([_row(notes="power limit 200 W"), _row()])
+    rows = validate(df).rows
+    assert [r.status for r in rows] == ["not-comparable", "ok"]
+    assert "power limit" in rows[0].reason and rows[0].predicted is None
