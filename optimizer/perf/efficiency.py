@@ -79,7 +79,7 @@ class Efficiency:
     collective_overhead_s: float  # fixed runtime cost of one all-reduce / all-to-all call
     group: str  # which fitted group supplied the numbers
     exact: bool  # True when the group matched runtime, family and kernel
-    sm_bw_gb_s: float | None = None  # DRAM bandwidth one SM's loads in flight sustain (this runtime)
+    sm_bw_gb_s: float | None = None  # DRAM bandwidth all the SMs sustain with this runtime (None: no limit)
 
 
 # Used only when no group at all matches: datasheet physics with typical losses. Documented in
