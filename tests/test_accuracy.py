@@ -102,3 +102,10 @@ def test_rejected_rows_are_listed_with_reasons():
     rows = validate(df).rows
     assert [r.status for r in rows] == ["not-comparable", "ok"]
     assert "power limit" in rows[0].reason and rows[0].predicted is None
+
+
+def test_the_bottleneck_says_when_the_sms_limit_bandwidth(run):
+    h100 = run(model="Llama 3 8B", quant="Q4_K_M", devices=["H100 SXM"], runtime="llama.cpp")
+    assert h100.system.bottleneck == "memory-bandwidth" and "SMs" in h100.system.bottleneck_detail
+    rtx = run(model="Llama 3 8B", quant="Q4_K_M", devices=["RTX 4090"], runtime="llama.cpp")
+    assert rtx.system.bottleneck == "memory-bandwidth" and "SMs" not in rtx.system.bottleneck_detail

@@ -636,7 +636,11 @@ def _system_bottleneck(
         p, s = max(members, key=lambda x: x[1].total_s)
         busy = max(s.memory_s, s.compute_s)
         kind: BottleneckKind = "memory-bandwidth" if s.memory_s >= s.compute_s else "compute"
-        shares.append((busy, kind, f"{kind.replace('-', ' ')} of {p.inst.label}", None))
+        what = f"{kind.replace('-', ' ')} of {p.inst.label}"
+        dram = p.inst.device.bandwidth_gb_s * p.eff.bw_eff
+        if kind == "memory-bandwidth" and p.eff.sm_bw_gb_s is not None and p.eff.sm_bw_gb_s < dram:
+            what += " (limited by its SMs' loads in flight, not by DRAM)"
+        shares.append((busy, kind, what, None))
         shares.append((s.overhead_s, "overhead", f"per-token runtime overhead on {p.inst.label}", None))
     for i, t in enumerate(chain.hop_s):
         shares.append((t, "interconnect", f"pipeline hop {i + 1}", ("hop", i)))
