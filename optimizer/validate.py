@@ -57,6 +57,7 @@ class ValidationSummary(BaseModel):
     mapped: int
     unmapped: int
     decode: MetricSummary
+    decode_batch1: MetricSummary  # single-stream decode only (batched rows are total throughput)
     prefill: MetricSummary
     ttft: MetricSummary
     multi_device: MetricSummary
@@ -154,6 +155,13 @@ def _row(raw: dict, mapped: MappedRow | Rejected, predict_fn: Callable[[MappedRo
     )
 
 
+def _is_single_stream(batch: str) -> bool:
+    try:
+        return float(batch) == 1.0
+    except ValueError:
+        return False
+
+
 def summarize(rows: list[ValidationRow]) -> ValidationSummary:
     scored = [r for r in rows if r.ape is not None and r.status != "flagged-anomaly"]
 
@@ -171,6 +179,11 @@ def summarize(rows: list[ValidationRow]) -> ValidationSummary:
         mapped=sum(1 for r in rows if r.status in ("ok", "predicted-no-fit", "flagged-anomaly", "error")),
         unmapped=sum(1 for r in rows if r.status in ("unmapped", "not-comparable")),
         decode=by_metric.get("decode_tok_s", empty),
+        decode_batch1=_summary(
+            r.ape  # type: ignore[misc]
+            for r in scored
+            if r.metric == "decode_tok_s" and _is_single_stream(r.batch)
+        ),
         prefill=by_metric.get("prefill_tok_s", empty),
         ttft=by_metric.get("ttft_s", empty),
         multi_device=_summary(r.ape for r in scored if r.device_count > 1),  # type: ignore[misc]

@@ -64,7 +64,9 @@ def render_validation(rep: ValidationReport, console: Console, show_rows: int = 
     console.print(_summary_table("By device family", s.by_device_family))
     console.print(
         f"[bold]Decode[/] median APE {_pct(s.decode.median_ape)}, within 30%: {_pct(s.decode.within_30pct)} "
-        f"({s.decode.n} rows) · [bold]prefill[/] median APE {_pct(s.prefill.median_ape)} ({s.prefill.n}) · "
+        f"({s.decode.n} rows; batch 1: {_pct(s.decode_batch1.median_ape)}, "
+        f"{_pct(s.decode_batch1.within_30pct)} within 30%, {s.decode_batch1.n} rows) · "
+        f"[bold]prefill[/] median APE {_pct(s.prefill.median_ape)} ({s.prefill.n}) · "
         f"[bold]multi-device[/] median APE {_pct(s.multi_device.median_ape)} ({s.multi_device.n}) · "
         f"mapped {s.mapped}, not compared {s.unmapped}"
     )
@@ -82,6 +84,7 @@ def render_cv(cv: CvResult, console: Console) -> None:
     console.print(
         f"[bold]{cv.scheme}[/]: decode median APE {_pct(s.decode.median_ape)}, "
         f"within 30% {_pct(s.decode.within_30pct)} "
-        f"({s.decode.n}) · prefill median APE {_pct(s.prefill.median_ape)} ({s.prefill.n}) · "
+        f"({s.decode.n}; batch 1: {_pct(s.decode_batch1.median_ape)}, {_pct(s.decode_batch1.within_30pct)} "
+        f"within 30%, {s.decode_batch1.n}) · prefill median APE {_pct(s.prefill.median_ape)} ({s.prefill.n}) · "
         f"multi-device median APE {_pct(s.multi_device.median_ape)} ({s.multi_device.n})"
     )
