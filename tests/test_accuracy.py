@@ -109,3 +109,26 @@ def test_the_bottleneck_says_when_the_sms_limit_bandwidth(run):
     assert h100.system.bottleneck == "memory-bandwidth" and "SMs" in h100.system.bottleneck_detail
     rtx = run(model="Llama 3 8B", quant="Q4_K_M", devices=["RTX 4090"], runtime="llama.cpp")
     assert rtx.system.bottleneck == "memory-bandwidth" and "SMs" not in rtx.system.bottleneck_detail
+
+
+def test_a_held_out_family_is_predicted_from_the_others():
+    """Refit without any DGX Spark (GB10) row, then predict gpt-oss-20b MXFP4 on it with llama.cpp:
+    ggml-org benches/dgx-spark.md (S02) measured tg32 at 84.1 tok/s. MXFP4 under llama.cpp CUDA is
+    otherwise seen in two Ollama rows, which must not set its efficiency on their own."""
+    from optimizer.analyze import analyze
+    from optimizer.calibrate import fit
+    from optimizer.problem import Problem, Workload
+
+    rows = [m for m in (map_row(r) for r in builtin_measurements().to_dict(orient="records"))]
+    constants = fit([m for m in rows if isinstance(m, MappedRow) and m.device_family != "nvidia-gb10"])
+    with efficiency.using_constants(constants):
+        a = analyze(
+            Problem(
+                model="gpt-oss-20b",
+                quant="MXFP4",
+                runtime="llama.cpp",
+                devices=["DGX Spark"],
+                workload=Workload(prompt_tokens=0, gen_tokens=32),
+            )
+        )
+    assert a.system.decode_tok_s == pytest.approx(84.1, rel=0.30)
