@@ -132,3 +132,25 @@ def test_a_held_out_family_is_predicted_from_the_others():
             )
         )
     assert a.system.decode_tok_s == pytest.approx(84.1, rel=0.30)
+
+
+def test_cross_validation_from_the_cli(tmp_path):
+    """`mlba validate --cv` on a small file: each source held out in turn, the batch-1 summary in
+    both the table and the JSON."""
+    import json
+
+    from click.testing import CliRunner
+
+    from optimizer.cli import main
+
+    df = builtin_measurements()
+    small = df[df["source_id"].isin(["P36_LLMTRACKER_RTXPRO6000_WS", "P17_MLC_LLM"])]
+    f = tmp_path / "small.csv"
+    small.to_csv(f, index=False)
+    r = CliRunner().invoke(main, ["validate", "--measurements", str(f), "--cv", "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert {c["scheme"] for c in data["cv"]} == {"leave-one-source-out", "leave-one-family-out"}
+    assert data["summary"]["decode_batch1"]["n"] >= 1
+    table = CliRunner().invoke(main, ["validate", "--measurements", str(f), "--cv"])
+    assert table.exit_code == 0 and "batch 1:" in table.output

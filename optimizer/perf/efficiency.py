@@ -27,6 +27,7 @@ from catalog.schema import Device, Quant, Runtime
 
 # Family fallbacks: when a family has no fitted group, borrow from the closest one measured.
 FAMILY_FALLBACK: dict[str, str] = {
+    "nvidia-pascal": "nvidia-turing",
     "nvidia-turing": "nvidia-ampere",
     "nvidia-blackwell": "nvidia-ada",
     "nvidia-blackwell-hbm": "nvidia-hopper",
