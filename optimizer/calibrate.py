@@ -11,6 +11,8 @@ Model (physics first, few constants):
   c_layer, c_token, c_prefill_layer: one each per runtime.
   sm_bw: per runtime, the bandwidth one NVIDIA SM sustains with the loads the runtime's kernels keep
   in flight (Little's law); min~ is efficiency.combine_limits. Its prior is "no limit".
+  eta[runtime, kernel] is shrunk toward the runtime's typical eta (KERNEL_SHRINK); in decode each
+  source's fixed costs carry a factor shrunk toward 1 (SOURCE_OVERHEAD_SHRINK) that predictions drop.
 Loss: squared log error, each source weighted equally (a source's rows share weight 1/sqrt(n)).
 Only single-device, batch-1 rows are fitted; multi-device and batched rows are for validation.
 Output: the constants (JSON) plus the list of rows used with their residuals (CSV).
