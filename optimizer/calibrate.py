@@ -379,11 +379,13 @@ def assemble(dec: dict, pre: dict, row_info: dict[str, tuple[str, str, str]]) ->
     return {"groups": groups, "kernel_factors": kernel_factors}
 
 
-ZERO_HOPS = [
-    f"{e}|{c}"
-    for e in ("llama.cpp", "mlx", "vllm", "sglang", "tensorrt-llm", "mlc")
-    for c in ("local", "rdma", "network")
-]
+def _zero_overheads() -> dict[str, float]:
+    """Every hop/collective key a catalog runtime can have, at zero (the trial run of the fit)."""
+    from catalog.loader import load_catalog
+    from optimizer.perf import efficiency
+
+    kinds = {"pcie", "ethernet", "infiniband"}  # one link kind per class: local, network, rdma
+    return {efficiency.hop_key(rt, k): 0.0 for rt in load_catalog().runtimes.values() for k in kinds}
 
 
 def fit_hop_overheads(mapped: list[MappedRow], constants: dict) -> tuple[dict[str, float], list]:
@@ -395,7 +397,7 @@ def fit_hop_overheads(mapped: list[MappedRow], constants: dict) -> tuple[dict[st
     per_rk: dict[str, list[float]] = defaultdict(list)
     sources: dict[str, set[str]] = defaultdict(set)
     used = []
-    trial = {**constants, "hop_overhead_us": {k: 0.0 for k in ZERO_HOPS}}
+    trial = {**constants, "hop_overhead_us": _zero_overheads()}
     with efficiency.using_constants(trial):
         for r, key, a in _one_link_kind_decode_rows(mapped, "pipeline"):
             hops = len(a.links)
@@ -450,7 +452,7 @@ def fit_collective_overheads(mapped: list[MappedRow], constants: dict) -> tuple[
     per_rk: dict[str, list[float]] = defaultdict(list)
     sources: dict[str, set[str]] = defaultdict(set)
     used = []
-    trial = {**constants, "collective_overhead_us": {k: 0.0 for k in ZERO_HOPS}}
+    trial = {**constants, "collective_overhead_us": _zero_overheads()}
     with efficiency.using_constants(trial):
         for r, key, a in _one_link_kind_decode_rows(mapped, "tensor"):
             # the trial ran with no per-call overhead: attribute the residual to the calls

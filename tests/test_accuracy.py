@@ -154,3 +154,14 @@ def test_cross_validation_from_the_cli(tmp_path):
     assert data["summary"]["decode_batch1"]["n"] >= 1
     table = CliRunner().invoke(main, ["validate", "--measurements", str(f), "--cv"])
     assert table.exit_code == 0 and "batch 1:" in table.output
+
+
+def test_hop_costs_inside_a_box_are_kept_per_backend():
+    """A GPU-to-GPU hand-off is a peer copy under CUDA and staged through the host under Vulkan, so
+    dual-GPU Vulkan rows cannot set CUDA's hop cost; between boxes the network stack dominates."""
+    rts = CAT.runtimes
+    assert efficiency.hop_key(rts["llama.cpp-cuda"], "pcie") == "llama.cpp-cuda|local"
+    assert efficiency.hop_key(rts["llama.cpp-vulkan"], "pcie") == "llama.cpp-vulkan|local"
+    assert efficiency.hop_key(rts["llama.cpp-cuda"], "ethernet") == efficiency.hop_key(
+        rts["llama.cpp-vulkan"], "ethernet"
+    )

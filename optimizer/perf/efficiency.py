@@ -244,8 +244,13 @@ def link_class(kind: str) -> str:
 
 
 def hop_key(runtime: Runtime, link_kind: str) -> str:
+    """Engine and link class; inside a box also the backend, since a hand-off between two GPUs is a
+    peer copy under CUDA but is staged through host memory under Vulkan."""
     engine = ENGINE_ALIASES.get(runtime.engine, runtime.engine)
-    return f"{engine}|{link_class(link_kind)}"
+    cls = link_class(link_kind)
+    if cls == "local" and runtime.backend != "any":
+        return f"{engine}-{runtime.backend}|{cls}"
+    return f"{engine}|{cls}"
 
 
 def hop_overhead_s(runtime: Runtime, link_kind: str) -> float:
