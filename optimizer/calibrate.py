@@ -53,7 +53,7 @@ KERNEL_SHRINK = 0.5  # pull of a runtime's kernel efficiencies toward its typica
 SOURCE_OVERHEAD_SHRINK = 0.3  # pull of per-source overhead factors toward 1 (0 = none); by CV: 1.0 -> LOFO
 # decode 13.4% (79.5% within 30%); 0.3 -> 11.1% (79.6%); 0.1 -> 10.8% (75.3%) and DeepSeek R1 on M3 Ultra +31%
 MIN_SM_DEVICES = 4  # an SM limit is fitted only for runtimes measured on this many NVIDIA GPUs
-SM_BW_PRIOR_GB_S = 40.0  # about the highest datasheet bandwidth per SM in the catalog: no limit
+SM_BW_PRIOR_GB_S = 120.0  # "no limit": twice the highest datasheet bandwidth per SM in the catalog (B200, 54)
 SM_BW_START_GB_S = 12.0  # fit start: a limit that binds on HBM GPUs, so the optimiser can feel it
 ETA_CAP = 0.92  # achievable share of peak DRAM bandwidth or compute (STREAM-like ceiling)
 CAP_PENALTY = 10.0
@@ -379,13 +379,11 @@ def assemble(dec: dict, pre: dict, row_info: dict[str, tuple[str, str, str]]) ->
     return {"groups": groups, "kernel_factors": kernel_factors}
 
 
-def _zero_overheads() -> dict[str, float]:
-    """Every hop/collective key a catalog runtime can have, at zero (the trial run of the fit)."""
-    from catalog.loader import load_catalog
-    from optimizer.perf import efficiency
+class _Zeros(dict):
+    """Every hop/collective key at zero (the trial run of the fit measures what the rows leave)."""
 
-    kinds = {"pcie", "ethernet", "infiniband"}  # one link kind per class: local, network, rdma
-    return {efficiency.hop_key(rt, k): 0.0 for rt in load_catalog().runtimes.values() for k in kinds}
+    def get(self, key: object, default: object = None) -> float:  # type: ignore[override]
+        return 0.0
 
 
 def fit_hop_overheads(mapped: list[MappedRow], constants: dict) -> tuple[dict[str, float], list]:
@@ -397,7 +395,7 @@ def fit_hop_overheads(mapped: list[MappedRow], constants: dict) -> tuple[dict[st
     per_rk: dict[str, list[float]] = defaultdict(list)
     sources: dict[str, set[str]] = defaultdict(set)
     used = []
-    trial = {**constants, "hop_overhead_us": _zero_overheads()}
+    trial = {**constants, "hop_overhead_us": _Zeros()}
     with efficiency.using_constants(trial):
         for r, key, a in _one_link_kind_decode_rows(mapped, "pipeline"):
             hops = len(a.links)
@@ -430,7 +428,7 @@ def _one_link_kind_decode_rows(mapped: list[MappedRow], strategy: str) -> Iterat
         except ValueError:
             continue
         if a.fits:
-            yield r, efficiency.hop_key(rp.runtime, kinds.pop()), a
+            yield r, efficiency.hop_key(rp.runtime, kinds.pop(), rp.devices[0].device), a
 
 
 def _medians(per_rk: dict[str, list[float]], sources: dict[str, set[str]]) -> dict[str, float]:
@@ -452,7 +450,7 @@ def fit_collective_overheads(mapped: list[MappedRow], constants: dict) -> tuple[
     per_rk: dict[str, list[float]] = defaultdict(list)
     sources: dict[str, set[str]] = defaultdict(set)
     used = []
-    trial = {**constants, "collective_overhead_us": _zero_overheads()}
+    trial = {**constants, "collective_overhead_us": _Zeros()}
     with efficiency.using_constants(trial):
         for r, key, a in _one_link_kind_decode_rows(mapped, "tensor"):
             # the trial ran with no per-call overhead: attribute the residual to the calls

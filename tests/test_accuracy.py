@@ -19,11 +19,12 @@ def report():
 
 def test_in_sample_accuracy_holds(report):
     """The committed constants on the rows they were fitted on and the held-out public rows
-    (tolerances: the README's in-sample figures plus two points)."""
+    (tolerances: the README's in-sample figures with about one point of slack)."""
     s = report.summary
     assert s.decode.n >= 700 and s.prefill.n >= 500
-    assert s.decode.median_ape <= 0.10 and s.decode.within_30pct >= 0.87
-    assert s.prefill.median_ape <= 0.17
+    assert s.decode_batch1.median_ape <= 0.095 and s.decode_batch1.within_30pct >= 0.92
+    assert s.decode.median_ape <= 0.10 and s.decode.within_30pct >= 0.90
+    assert s.prefill.median_ape <= 0.16
     assert s.multi_device.median_ape <= 0.135
 
 
@@ -55,14 +56,29 @@ def test_sm_limit_binds_on_hbm_under_llama_cpp_only():
     assert efficiency.lookup(CAT.runtimes["vllm"], CAT.devices["h100-sxm"], CAT.quants["fp8"]).sm_bw_gb_s is None
 
 
-def test_more_sms_never_slow_decode():
+def test_more_sms_never_slow_decode_and_enough_sms_leave_dram_as_the_limit():
     dev = CAT.devices["a100-80gb-sxm"]
     rt, q = CAT.runtimes["llama.cpp-cuda"], CAT.quants["q4_k_m"]
     rates = []
-    for sms in (54, 108, 216, 432):
+    for sms in (54, 108, 216, 432, 10_000):
         d = dev.model_copy(update={"sm_count": sms})
         rates.append(efficiency.effective_bandwidth_gb_s(d, efficiency.lookup(rt, d, q)))
-    assert rates == sorted(rates) and rates[-1] <= dev.bandwidth_gb_s
+    assert rates == sorted(rates) and rates[0] < 0.6 * rates[-1]
+    dram = dev.bandwidth_gb_s * efficiency.lookup(rt, dev, q).bw_eff
+    assert rates[-1] == pytest.approx(dram, rel=0.01)
+
+
+def test_the_sm_limit_applies_to_matrix_vector_decode_only(run):
+    """Fitted on batch-1 decode; from 9 sequences llama.cpp runs matrix-matrix kernels."""
+    small = run(model="Llama 3 8B", quant="Q4_K_M", devices=["H100 SXM"], runtime="llama.cpp")
+    big = run(
+        model="Llama 3 8B",
+        quant="Q4_K_M",
+        devices=["H100 SXM"],
+        runtime="llama.cpp",
+        workload={"batch": 16, "gen_tokens": 128},
+    )
+    assert "SMs" in small.system.bottleneck_detail and "SMs" not in big.system.bottleneck_detail
 
 
 def _row(**kw) -> dict:
@@ -158,10 +174,15 @@ def test_cross_validation_from_the_cli(tmp_path):
 
 def test_hop_costs_inside_a_box_are_kept_per_backend():
     """A GPU-to-GPU hand-off is a peer copy under CUDA and staged through the host under Vulkan, so
-    dual-GPU Vulkan rows cannot set CUDA's hop cost; between boxes the network stack dominates."""
-    rts = CAT.runtimes
-    assert efficiency.hop_key(rts["llama.cpp-cuda"], "pcie") == "llama.cpp-cuda|local"
-    assert efficiency.hop_key(rts["llama.cpp-vulkan"], "pcie") == "llama.cpp-vulkan|local"
-    assert efficiency.hop_key(rts["llama.cpp-cuda"], "ethernet") == efficiency.hop_key(
-        rts["llama.cpp-vulkan"], "ethernet"
+    dual-GPU Vulkan rows cannot set CUDA's hop cost; Ollama on NVIDIA is llama.cpp CUDA and gets
+    its cost; between boxes the network stack dominates and the key is the engine's."""
+    rts, gpu = CAT.runtimes, CAT.devices["rtx-4090"]
+    fitted = {**efficiency.fitted_metadata(), "groups": {}, "hop_overhead_us": {"llama.cpp-cuda|local": 123.0}}
+    with efficiency.using_constants(fitted):
+        assert efficiency.hop_overhead_s(rts["ollama"], "pcie", gpu) == pytest.approx(123e-6)
+        assert efficiency.hop_overhead_s(rts["llama.cpp-cuda"], "pcie", gpu) == pytest.approx(123e-6)
+        vulkan = efficiency.hop_overhead_s(rts["llama.cpp-vulkan"], "pcie", gpu)
+        assert vulkan == pytest.approx(efficiency.HOP_PRIOR_US["local"] * 1e-6)
+    assert efficiency.hop_key(rts["llama.cpp-cuda"], "ethernet", gpu) == efficiency.hop_key(
+        rts["llama.cpp-vulkan"], "ethernet", gpu
     )

@@ -243,25 +243,28 @@ def link_class(kind: str) -> str:
     return "network" if kind in TCP_LINK_KINDS else "local"
 
 
-def hop_key(runtime: Runtime, link_kind: str) -> str:
-    """Engine and link class; inside a box also the backend, since a hand-off between two GPUs is a
-    peer copy under CUDA but is staged through host memory under Vulkan."""
+def hop_key(runtime: Runtime, link_kind: str, device: Device | None = None) -> str:
+    """Engine and link class; inside a box the runtime key (engine and the backend it runs on this
+    device), since a hand-off between two GPUs is a peer copy under CUDA but is staged through host
+    memory under Vulkan."""
     engine = ENGINE_ALIASES.get(runtime.engine, runtime.engine)
     cls = link_class(link_kind)
+    if cls == "local" and device is not None:
+        return f"{runtime_key(runtime, device)}|{cls}"
     if cls == "local" and runtime.backend != "any":
         return f"{engine}-{runtime.backend}|{cls}"
     return f"{engine}|{cls}"
 
 
-def hop_overhead_s(runtime: Runtime, link_kind: str) -> float:
+def hop_overhead_s(runtime: Runtime, link_kind: str, device: Device | None = None) -> float:
     """Runtime cost of handing one step's activations to the next pipeline stage over a link of
     this kind, beyond the link's latency and transfer time (fitted per engine and link class)."""
     fitted = _fitted().get("hop_overhead_us", {})
-    return fitted.get(hop_key(runtime, link_kind), HOP_PRIOR_US[link_class(link_kind)]) * 1e-6
+    return fitted.get(hop_key(runtime, link_kind, device), HOP_PRIOR_US[link_class(link_kind)]) * 1e-6
 
 
-def collective_overhead_s(runtime: Runtime, link_kind: str) -> float:
+def collective_overhead_s(runtime: Runtime, link_kind: str, device: Device | None = None) -> float:
     """Fixed software cost of one all-reduce / all-to-all call over a link of this kind (kernel
     launches, synchronisation, the network stack), fitted per engine and link class."""
     fitted = _fitted().get("collective_overhead_us", {})
-    return fitted.get(hop_key(runtime, link_kind), COLLECTIVE_PRIOR_US[link_class(link_kind)]) * 1e-6
+    return fitted.get(hop_key(runtime, link_kind, device), COLLECTIVE_PRIOR_US[link_class(link_kind)]) * 1e-6

@@ -18,7 +18,7 @@ from catalog.schema import Link
 from optimizer.perf import efficiency
 from optimizer.perf.memory import MemoryUse, max_context_that_fits, memory_use
 from optimizer.perf.power import device_power_w, energy_cost, idle_w
-from optimizer.perf.roofline import StepTime, decode_step, peak_tflops, prefill_chunk
+from optimizer.perf.roofline import SM_LIMIT_MAX_BATCH, StepTime, decode_step, peak_tflops, prefill_chunk
 from optimizer.perf.workload import (
     Shard,
     Slice,
@@ -195,7 +195,7 @@ def stage_collective_s(
 
 def _op_overhead(rp: ResolvedProblem, st: StageSpec, lead: Placed) -> float:
     link = group_link(rp, st.devices)
-    return efficiency.collective_overhead_s(lead.inst.runtime, link.kind) if link else 0.0
+    return efficiency.collective_overhead_s(lead.inst.runtime, link.kind, lead.inst.device) if link else 0.0
 
 
 @dataclass(frozen=True)
@@ -237,7 +237,7 @@ def decode_chain(rp: ResolvedProblem, spec: PlanSpec, placed: list[Placed], cont
     links = _hops(rp, spec.stages)
     first_of = {p.stage: p for p in reversed(placed)}
     hop_s = [
-        _xfer(lk, act * batch) + efficiency.hop_overhead_s(first_of[i].inst.runtime, lk.kind)
+        _xfer(lk, act * batch) + efficiency.hop_overhead_s(first_of[i].inst.runtime, lk.kind, first_of[i].inst.device)
         for i, lk in enumerate(links)
     ]
     sequential = sum(stage_s) + sum(hop_s)
@@ -298,7 +298,7 @@ def prefill_chain(
             finish[k] = begin + t_stage
             if k < len(links):
                 lead = next(p for p in placed if p.stage == k)
-                hand_off = efficiency.hop_overhead_s(lead.inst.runtime, links[k].kind)
+                hand_off = efficiency.hop_overhead_s(lead.inst.runtime, links[k].kind, lead.inst.device)
                 ready = finish[k] + _xfer(links[k], act * per_group) + hand_off
             else:
                 ready = finish[k]
@@ -375,7 +375,7 @@ def evaluate_plan(rp: ResolvedProblem, spec: PlanSpec) -> Analysis:
             prefill_power += idle_w(inst.device)[0]
 
     links, keys = _link_results(rp, spec, chain, b, handoff_link, handoff_s)
-    sys_bneck, detail, link_key = _system_bottleneck(spec, placed, chain, fits)
+    sys_bneck, detail, link_key = _system_bottleneck(spec, placed, chain, fits, b)
     if link_key in keys:
         i = keys.index(link_key)
     elif links:  # the slowest link is the bottleneck link when links cost a real share of the step
@@ -621,7 +621,7 @@ def _link(
 
 
 def _system_bottleneck(
-    spec: PlanSpec, placed: list[Placed], chain: ChainTimes, fits: bool
+    spec: PlanSpec, placed: list[Placed], chain: ChainTimes, fits: bool, batch: int = 1
 ) -> tuple[BottleneckKind, str, tuple[str, int] | None]:
     if not fits:
         worst = max(placed, key=lambda p: p.memory.shortfall_gb)
@@ -638,7 +638,8 @@ def _system_bottleneck(
         kind: BottleneckKind = "memory-bandwidth" if s.memory_s >= s.compute_s else "compute"
         what = f"{kind.replace('-', ' ')} of {p.inst.label}"
         dram = p.inst.device.bandwidth_gb_s * p.eff.bw_eff
-        if kind == "memory-bandwidth" and p.eff.sm_bw_gb_s is not None and p.eff.sm_bw_gb_s < dram:
+        sm_bound = batch <= SM_LIMIT_MAX_BATCH
+        if kind == "memory-bandwidth" and sm_bound and p.eff.sm_bw_gb_s is not None and p.eff.sm_bw_gb_s < dram:
             what += " (limited by its SMs' loads in flight, not by DRAM)"
         shares.append((busy, kind, what, None))
         shares.append((s.overhead_s, "overhead", f"per-token runtime overhead on {p.inst.label}", None))

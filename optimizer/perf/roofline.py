@@ -19,6 +19,11 @@ from optimizer.perf.workload import (
 
 Bound = Literal["memory-bandwidth", "compute", "overhead"]
 
+# llama.cpp's matrix-vector kernels serve up to 8 sequences (MMVQ_MAX_BATCH_SIZE in
+# ggml/src/ggml-cuda/mmvq.cuh); beyond that it switches to matrix-matrix kernels, whose loads the
+# fitted SM limit does not describe.
+SM_LIMIT_MAX_BATCH = 8
+
 # Where a dtype has no published peak, use the next one that the hardware certainly runs.
 _DTYPE_FALLBACK: dict[str, tuple[str, ...]] = {
     "fp4": ("fp4", "fp8", "fp16", "bf16", "fp32"),
@@ -93,7 +98,9 @@ def decode_step(
     )
     matmul = batch * active_flops_per_token(model, s, shard)
     attn = batch * shard.kv * shard.tokens * attention_flops(model, s, 1, int(context))
-    bw = effective_bandwidth_gb_s(device, eff) * 1e9
+    # the SM limit was fitted on matrix-vector decode; larger batches run matrix-matrix kernels
+    sm_bound = batch <= SM_LIMIT_MAX_BATCH
+    bw = (effective_bandwidth_gb_s(device, eff) if sm_bound else device.bandwidth_gb_s * eff.bw_eff) * 1e9
     peak = peak_tflops(device, quant.compute_dtype, engine) * 1e12 * eff.compute_eff
     overhead = s.layers * eff.layer_overhead_s + eff.token_overhead_s
     compute = matmul / peak + attn / (peak * eff.attention_eff)
@@ -119,7 +126,7 @@ def prefill_chunk(
         decode_weight_bytes(model, quant, s, max(1, tokens), shard)
         + shard.kv * kv_read_bytes(model, s, past + tokens, kv_bytes) / eff.kv_eff
     )
-    bw = effective_bandwidth_gb_s(device, eff) * 1e9
+    bw = device.bandwidth_gb_s * 1e9 * eff.bw_eff
     peak = peak_tflops(device, quant.compute_dtype, engine) * 1e12 * eff.compute_eff
     return StepTime(
         memory_s=bytes_read / bw,

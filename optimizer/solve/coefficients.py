@@ -89,5 +89,5 @@ def hop_s(rp: ResolvedProblem, a: DeviceInstance, b: DeviceInstance, sender: Sta
     """Decode-time cost of handing one step's activations from ``a`` to ``b``."""
     link = rp.link_between(a, b)
     nbytes = activation_bytes_per_token(rp.model) * rp.problem.workload.batch
-    hand_off = efficiency.hop_overhead_s(a.runtime, link.kind)
+    hand_off = efficiency.hop_overhead_s(a.runtime, link.kind, a.device)
     return link.latency_us * 1e-6 + nbytes / (link.bandwidth_gb_s * 1e9) + hand_off
