@@ -217,9 +217,27 @@ def sm_bandwidth_gb_s(runtime: Runtime, device: Device) -> float | None:
     return None if per_sm is None else per_sm * device.sm_count
 
 
-def effective_bandwidth_gb_s(device: Device, eff: Efficiency) -> float:
-    """The DRAM bandwidth a decode step sustains: datasheet x efficiency, bounded by the SMs."""
-    return combine_limits(device.bandwidth_gb_s * eff.bw_eff, eff.sm_bw_gb_s)
+# llama.cpp's matrix-vector kernels serve up to 8 sequences (MMVQ_MAX_BATCH_SIZE in
+# ggml/src/ggml-cuda/mmvq.cuh); beyond that it switches to matrix-matrix kernels, whose loads the
+# fitted SM limit (batch-1 rows) does not describe.
+SM_LIMIT_MAX_BATCH = 8
+
+
+def sm_limit_applies(device: Device, eff: Efficiency, batch: int = 1) -> bool:
+    """True when the SMs' loads in flight, not DRAM, are the tighter bandwidth limit of a decode
+    step of ``batch`` sequences."""
+    return (
+        batch <= SM_LIMIT_MAX_BATCH
+        and eff.sm_bw_gb_s is not None
+        and eff.sm_bw_gb_s < device.bandwidth_gb_s * eff.bw_eff
+    )
+
+
+def effective_bandwidth_gb_s(device: Device, eff: Efficiency, batch: int = 1) -> float:
+    """The DRAM bandwidth a decode step of ``batch`` sequences sustains: datasheet x efficiency,
+    bounded by the SMs while the runtime runs matrix-vector kernels."""
+    dram = device.bandwidth_gb_s * eff.bw_eff
+    return combine_limits(dram, eff.sm_bw_gb_s) if batch <= SM_LIMIT_MAX_BATCH else dram
 
 
 def fitted_metadata() -> dict:

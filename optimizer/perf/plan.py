@@ -18,7 +18,7 @@ from catalog.schema import Link
 from optimizer.perf import efficiency
 from optimizer.perf.memory import MemoryUse, max_context_that_fits, memory_use
 from optimizer.perf.power import device_power_w, energy_cost, idle_w
-from optimizer.perf.roofline import SM_LIMIT_MAX_BATCH, StepTime, decode_step, peak_tflops, prefill_chunk
+from optimizer.perf.roofline import StepTime, decode_step, peak_tflops, prefill_chunk
 from optimizer.perf.workload import (
     Shard,
     Slice,
@@ -637,9 +637,7 @@ def _system_bottleneck(
         busy = max(s.memory_s, s.compute_s)
         kind: BottleneckKind = "memory-bandwidth" if s.memory_s >= s.compute_s else "compute"
         what = f"{kind.replace('-', ' ')} of {p.inst.label}"
-        dram = p.inst.device.bandwidth_gb_s * p.eff.bw_eff
-        sm_bound = batch <= SM_LIMIT_MAX_BATCH
-        if kind == "memory-bandwidth" and sm_bound and p.eff.sm_bw_gb_s is not None and p.eff.sm_bw_gb_s < dram:
+        if kind == "memory-bandwidth" and efficiency.sm_limit_applies(p.inst.device, p.eff, batch):
             what += " (limited by its SMs' loads in flight, not by DRAM)"
         shares.append((busy, kind, what, None))
         shares.append((s.overhead_s, "overhead", f"per-token runtime overhead on {p.inst.label}", None))

@@ -19,10 +19,6 @@ from optimizer.perf.workload import (
 
 Bound = Literal["memory-bandwidth", "compute", "overhead"]
 
-# llama.cpp's matrix-vector kernels serve up to 8 sequences (MMVQ_MAX_BATCH_SIZE in
-# ggml/src/ggml-cuda/mmvq.cuh); beyond that it switches to matrix-matrix kernels, whose loads the
-# fitted SM limit does not describe.
-SM_LIMIT_MAX_BATCH = 8
 
 # Where a dtype has no published peak, use the next one that the hardware certainly runs.
 _DTYPE_FALLBACK: dict[str, tuple[str, ...]] = {
@@ -98,9 +94,7 @@ def decode_step(
     )
     matmul = batch * active_flops_per_token(model, s, shard)
     attn = batch * shard.kv * shard.tokens * attention_flops(model, s, 1, int(context))
-    # the SM limit was fitted on matrix-vector decode; larger batches run matrix-matrix kernels
-    sm_bound = batch <= SM_LIMIT_MAX_BATCH
-    bw = (effective_bandwidth_gb_s(device, eff) if sm_bound else device.bandwidth_gb_s * eff.bw_eff) * 1e9
+    bw = effective_bandwidth_gb_s(device, eff, batch) * 1e9
     peak = peak_tflops(device, quant.compute_dtype, engine) * 1e12 * eff.compute_eff
     overhead = s.layers * eff.layer_overhead_s + eff.token_overhead_s
     compute = matmul / peak + attn / (peak * eff.attention_eff)
