@@ -135,7 +135,7 @@ def test_a_held_out_family_is_predicted_from_the_others():
     from optimizer.calibrate import fit
     from optimizer.problem import Problem, Workload
 
-    rows = [m for m in (map_row(r) for r in builtin_measurements().to_dict(orient="records"))]
+    rows = [map_row(r) for r in builtin_measurements().to_dict(orient="records")]
     constants = fit([m for m in rows if isinstance(m, MappedRow) and m.device_family != "nvidia-gb10"])
     with efficiency.using_constants(constants):
         a = analyze(
