@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer.measurements import MappedRow
-from optimizer.perf.efficiency import combine_limits
+from optimizer.perf.efficiency import combine_limits, sm_ghz
 from optimizer.perf.memory import memory_use
 from optimizer.perf.pipeline import PREFILL_CHUNK
 from optimizer.perf.roofline import peak_tflops
@@ -53,8 +53,8 @@ KERNEL_SHRINK = 0.5  # pull of a runtime's kernel efficiencies toward its typica
 SOURCE_OVERHEAD_SHRINK = 0.3  # pull of per-source overhead factors toward 1 (0 = none); by CV: 1.0 -> LOFO
 # decode 13.4% (79.5% within 30%); 0.3 -> 11.1% (79.6%); 0.1 -> 10.8% (75.3%) and DeepSeek R1 on M3 Ultra +31%
 MIN_SM_DEVICES = 4  # an SM limit is fitted only for runtimes measured on this many NVIDIA GPUs
-SM_BW_PRIOR_GB_S = 120.0  # "no limit": twice the highest datasheet bandwidth per SM in the catalog (B200, 54)
-SM_BW_START_GB_S = 12.0  # fit start: a limit that binds on HBM GPUs, so the optimiser can feel it
+SM_BW_PRIOR_GB_S = 60.0  # "no limit": twice the highest datasheet bandwidth per SM in the catalog (B200, 54)
+SM_BW_START_GB_S = 6.0  # fit start: a limit that binds on HBM GPUs, so the optimiser can feel it
 ETA_CAP = 0.92  # achievable share of peak DRAM bandwidth or compute (STREAM-like ceiling)
 CAP_PENALTY = 10.0
 MIN_ROWS_FOR_OVERHEAD = 4  # fewer multi-device rows than this: keep the prior hop/collective cost
@@ -106,7 +106,7 @@ def observations(rows: list[MappedRow]) -> list[Obs]:
                     1,
                     1.0 / r.measured,
                     q.kernel,
-                    peak_per_sm=d.bandwidth_gb_s / d.sm_count if d.sm_count else None,
+                    peak_per_sm=d.bandwidth_gb_s / sm_ghz(d) if sm_ghz(d) else None,
                 )
             )
         else:

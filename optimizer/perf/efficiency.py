@@ -208,13 +208,41 @@ def combine_limits(dram_gb_s: float, sm_gb_s: float | None) -> float:
     return (dram_gb_s**-p + sm_gb_s**-p) ** (-1.0 / p)
 
 
-def sm_bandwidth_gb_s(runtime: Runtime, device: Device) -> float | None:
-    """Per-SM bandwidth limit fitted for exactly this runtime (never borrowed: it is a property of
-    the runtime's own kernels), or None."""
-    if device.sm_count is None:
+# FP32 lanes per SM, from NVIDIA's architecture whitepapers: GP100, GV100, TU10x and GA100 have 64;
+# GP102, GA10x, AD10x, GH100, GB10x/GB20x have 128. With the datasheet FP32 peak it gives the boost
+# clock the peak was quoted at: fp32 = 2 * SMs * lanes * clock.
+FP32_LANES_PER_SM: dict[str, int] = {
+    "nvidia-pascal": 128,
+    "nvidia-volta": 64,
+    "nvidia-turing": 64,
+    "nvidia-ampere": 128,
+    "nvidia-ampere-hbm": 64,
+    "nvidia-jetson": 128,
+    "nvidia-ada": 128,
+    "nvidia-hopper": 128,
+    "nvidia-blackwell": 128,
+    "nvidia-blackwell-hbm": 128,
+    "nvidia-gb10": 128,
+}
+
+
+def sm_ghz(device: Device) -> float | None:
+    """SM count x boost clock (GHz): the rate at which the GPU's SMs issue loads, or None when the
+    catalog lacks the SM count, the FP32 peak or the architecture's lanes per SM."""
+    lanes = FP32_LANES_PER_SM.get(device.family)
+    if device.sm_count is None or lanes is None or not device.tflops.fp32:
         return None
-    per_sm = _fitted().get("sm_bandwidth_gb_s", {}).get(runtime_key(runtime, device))
-    return None if per_sm is None else per_sm * device.sm_count
+    return device.tflops.fp32 * 1e3 / (2 * lanes)
+
+
+def sm_bandwidth_gb_s(runtime: Runtime, device: Device) -> float | None:
+    """SM bandwidth limit (bytes per SM cycle, fitted for exactly this runtime, times SMs x clock),
+    or None. Never borrowed: it is a property of the runtime's own kernels."""
+    cycles = sm_ghz(device)
+    if cycles is None:
+        return None
+    per_cycle = _fitted().get("sm_bandwidth_gb_s", {}).get(runtime_key(runtime, device))
+    return None if per_cycle is None else per_cycle * cycles
 
 
 # llama.cpp's matrix-vector kernels serve up to 8 sequences (MMVQ_MAX_BATCH_SIZE in
