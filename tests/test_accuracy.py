@@ -199,3 +199,22 @@ def test_hop_costs_inside_a_box_are_kept_per_backend():
     assert efficiency.hop_key(rts["llama.cpp-cuda"], "ethernet", gpu) == efficiency.hop_key(
         rts["llama.cpp-vulkan"], "ethernet", gpu
     )
+
+
+@pytest.mark.parametrize(
+    ("device", "llama_cpp", "vllm"),
+    [
+        ("rtx-4090", 330.3, 165.2),  # GeForce: FP32 accumulate at half the FP16-accumulate rate
+        ("l40", 362.0, 181.05),  # so is the L40 (181 dense FP16 on the sheet, 90.5 FP32)
+        ("rtx-pro-4000", 187.6, 93.8),  # and the RTX PRO 4000 Blackwell
+        ("rtx-6000-ada", 364.2, 364.2),  # full-rate FP32 accumulate: both figures coincide
+        ("h100-sxm", 989.0, 989.0),  # not a GA10x/AD10x/GB20x SM: the sheet's figure for everyone
+    ],
+)
+def test_fp16_accumulate_peak_is_four_times_fp32_on_ga10x_ad10x_gb20x(device, llama_cpp, vllm):
+    """ggml's CUDA GEMMs accumulate in FP16, which these SMs run at 4x their FP32 rate."""
+    from optimizer.perf.roofline import peak_tflops
+
+    dev = CAT.devices[device]
+    assert peak_tflops(dev, "fp16", "llama.cpp") == pytest.approx(llama_cpp, rel=0.01)
+    assert peak_tflops(dev, "fp16", "vllm") == pytest.approx(vllm, rel=0.01)

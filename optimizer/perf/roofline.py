@@ -31,10 +31,15 @@ _DTYPE_FALLBACK: dict[str, tuple[str, ...]] = {
 }
 
 
-# GeForce Ampere/Ada/Blackwell run FP16 tensor math at twice the datasheet (FP32-accumulate) rate
-# when the kernel accumulates in FP16 (shared/reference/SPECS.md, convention 3). ggml's CUDA GEMMs
-# do; PyTorch-based engines (vLLM, SGLang, TensorRT-LLM) accumulate in FP32.
-GEFORCE_FP16_ACC_FAMILIES = frozenset({"nvidia-ampere", "nvidia-ada", "nvidia-blackwell"})
+# On GA10x/AD10x/GB20x SMs (Ampere, Ada and Blackwell outside the HBM parts) tensor FP16 with FP16
+# accumulate runs at 4x the FP32 rate, FP8 at 8x: RTX 4090 330.3 TFLOPS vs 82.6 FP32 (Ada
+# whitepaper), RTX 3090 142 vs 35.6 (GA102 whitepaper), RTX 6000 Ada 364 vs 91.1. The catalog's
+# fp16/fp8 columns are the FP32-accumulate rate (shared/reference/SPECS.md, convention 3), which is
+# half that on GeForce and on some professional cards too (L40: 181 vs 90.5 FP32; RTX PRO 4000/4500
+# Blackwell). ggml's CUDA GEMMs accumulate in FP16; PyTorch-based engines (vLLM, SGLang, TensorRT-LLM)
+# accumulate in FP32 and get the datasheet figure.
+FP16_ACC_FAMILIES = frozenset({"nvidia-ampere", "nvidia-ada", "nvidia-blackwell"})
+FP16_ACC_OVER_FP32: dict[str, float] = {"fp16": 4.0, "bf16": 4.0, "fp8": 8.0}
 FP16_ACCUMULATE_ENGINES = frozenset({"llama.cpp", "ollama", "lm-studio"})
 
 
@@ -45,12 +50,12 @@ def peak_tflops(device: Device, dtype: Dtype, engine: str | None = None) -> floa
         v = device.tflops.get(d)  # type: ignore[arg-type]
         if v:
             if (
-                d in ("fp16", "bf16", "fp8")
+                d in FP16_ACC_OVER_FP32
                 and engine in FP16_ACCUMULATE_ENGINES
-                and device.segment == "consumer"
-                and device.family in GEFORCE_FP16_ACC_FAMILIES
+                and device.family in FP16_ACC_FAMILIES
+                and device.tflops.fp32
             ):
-                return 2.0 * v
+                return max(v, FP16_ACC_OVER_FP32[d] * device.tflops.fp32)
             return v
     raise ValueError(f"{device.name} has no throughput figure")
 
