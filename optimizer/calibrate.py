@@ -53,8 +53,11 @@ KERNEL_SHRINK = 0.5  # pull of a runtime's kernel efficiencies toward its typica
 SOURCE_OVERHEAD_SHRINK = 0.3  # pull of per-source overhead factors toward 1 (0 = none); by CV: 1.0 -> LOFO
 # decode 13.4% (79.5% within 30%); 0.3 -> 11.1% (79.6%); 0.1 -> 10.8% (75.3%) and DeepSeek R1 on M3 Ultra +31%
 MIN_SM_DEVICES = 4  # an SM limit is fitted only for runtimes measured on this many NVIDIA GPUs
-SM_BW_PRIOR_GB_S = 60.0  # "no limit": twice the highest datasheet bandwidth per SM in the catalog (B200, 54)
-SM_BW_START_GB_S = 6.0  # fit start: a limit that binds on HBM GPUs, so the optimiser can feel it
+# Per-runtime hardware limits, (fit start, "no limit" prior, floor): decode, bytes per SM cycle (the
+# prior is twice the highest datasheet bytes per SM cycle in the catalog, B200's 26; the start binds
+# on HBM GPUs so the optimiser can feel it); prefill, FP16-class TFLOPS per rated watt (the prior is
+# 4x the highest datasheet ratio, B200's 2.25; the start binds on professional cards).
+LIMIT_START_PRIOR_FLOOR = {"decode": (6.0, 60.0, 1.0), "prefill": (0.5, 10.0, 0.05)}
 ETA_CAP = 0.92  # achievable share of peak DRAM bandwidth or compute (STREAM-like ceiling)
 CAP_PENALTY = 10.0
 MIN_ROWS_FOR_OVERHEAD = 4  # fewer multi-device rows than this: keep the prior hop/collective cost
@@ -72,7 +75,9 @@ class Obs:
     measured_s: float
     kernel: str
     weight: float = 1.0
-    peak_per_sm: float | None = None  # datasheet GB/s per NVIDIA SM (None: no SM count)
+    # the peak per unit of the hardware limit fitted per runtime (None: not an NVIDIA GPU): decode,
+    # datasheet GB/s per SM x GHz (the SMs' loads in flight); prefill, FP16 TFLOPS per rated watt
+    peak_per_limit: float | None = None
 
 
 def observations(rows: list[MappedRow]) -> list[Obs]:
@@ -106,7 +111,7 @@ def observations(rows: list[MappedRow]) -> list[Obs]:
                     1,
                     1.0 / r.measured,
                     q.kernel,
-                    peak_per_sm=d.bandwidth_gb_s / sm_ghz(d) if sm_ghz(d) else None,
+                    peak_per_limit=d.bandwidth_gb_s / sm_ghz(d) if sm_ghz(d) else None,
                 )
             )
         else:
@@ -125,6 +130,7 @@ def observations(rows: list[MappedRow]) -> list[Obs]:
                     chunks,
                     n / r.measured,
                     q.kernel,
+                    peak_per_limit=peak_tflops(d, "fp16", inst.runtime.engine) / d.tdp_w if d.sm_count else None,
                 )
             )
     counts: dict[str, int] = defaultdict(int)
@@ -135,13 +141,13 @@ def observations(rows: list[MappedRow]) -> list[Obs]:
     return out
 
 
-def _runtimes_with_sm_evidence(obs: list[Obs]) -> list[str]:
-    """Runtimes whose single-device rows cover enough NVIDIA GPUs, from enough sources, to tell an
-    SM limit from a family's own efficiency."""
+def _runtimes_with_limit_evidence(obs: list[Obs]) -> list[str]:
+    """Runtimes whose single-device rows cover enough NVIDIA GPUs, from enough sources, to tell a
+    hardware limit (SMs in decode, power in prefill) from a family's own efficiency."""
     devices: dict[str, set[str]] = defaultdict(set)
     sources: dict[str, set[str]] = defaultdict(set)
     for o in obs:
-        if o.peak_per_sm is not None:
+        if o.peak_per_limit is not None:
             devices[o.row.runtime_key].add(str(o.row.problem.devices[0].name))
             sources[o.row.runtime_key].add(o.row.source_id)
     return sorted(
@@ -162,7 +168,7 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
     base = len(ik) + len(jf) + len(hf)  # hf: decode overhead / prefill attention multiplier
     n_over = 3
     lo = {rk: base + n_over * i for i, rk in enumerate(rks)}
-    sm_rks = _runtimes_with_sm_evidence(obs) if phase == "decode" else []
+    sm_rks = _runtimes_with_limit_evidence(obs)
     sm_at = {rk: base + n_over * len(rks) + i for i, rk in enumerate(sm_rks)}
     # each source ran its own build and harness: a per-source factor on the fixed per-step costs,
     # shrunk toward 1, so the runtime's overheads are those of a typical source, not the largest one
@@ -180,11 +186,12 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
         x0[lo[rk]] = math.log(PRIOR_LAYER_US[phase] * 1e-6)
         x0[lo[rk] + 1] = math.log(PRIOR_TOKEN_US * 1e-6 if phase == "decode" else 0.2)
         x0[lo[rk] + 2] = 0.0  # decode: KV-cache read efficiency relative to weights (prior 1)
+    lim_start, lim_prior, lim_floor = LIMIT_START_PRIOR_FLOOR[phase]
     for i in sm_at.values():
-        x0[i] = math.log(SM_BW_START_GB_S)
+        x0[i] = math.log(lim_start)
     prior = x0.copy()
     for i in sm_at.values():
-        prior[i] = math.log(SM_BW_PRIOR_GB_S)
+        prior[i] = math.log(lim_prior)
     strength = np.full(n_over * len(rks), PRIOR_STRENGTH)
     strength[2::3] = 0.05 if phase == "decode" else 10.0  # KV efficiency: free in decode, unused in prefill
     if phase == "prefill":
@@ -203,14 +210,16 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
                 h = math.exp(x[hf[(o.row.runtime_key, o.row.device_family)]])
                 kv_eff = math.exp(x[c + 2])
                 slow = 1.0 / eta
-                if o.peak_per_sm is not None and o.row.runtime_key in sm_at:
+                if o.peak_per_limit is not None and o.row.runtime_key in sm_at:
                     sm_bw = math.exp(x[sm_at[o.row.runtime_key]])
-                    slow = 1.0 / combine_limits(eta, sm_bw / o.peak_per_sm)
+                    slow = 1.0 / combine_limits(eta, sm_bw / o.peak_per_limit)
                 if srcs:
                     h *= math.exp(x[src_at[o.row.source_id]])
                 t[n] = (o.unit_s + o.attn_s / kv_eff) * slow + h * (o.layers * math.exp(x[c]) + math.exp(x[c + 1]))
             else:
                 attn_eff = min(1.0, math.exp(x[c + 1] + x[hf[(o.row.runtime_key, o.row.device_family)]]))
+                if o.peak_per_limit is not None and o.row.runtime_key in sm_at:
+                    eta = combine_limits(eta, math.exp(x[sm_at[o.row.runtime_key]]) / o.peak_per_limit)
                 t[n] = o.unit_s / eta + o.attn_s / (eta * attn_eff) + o.chunks * o.layers * math.exp(x[c])
         return t
 
@@ -238,7 +247,7 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
     lower[base:] = math.log(1e-8)
     upper[base:] = math.log(0.05)
     for i in sm_at.values():
-        lower[i], upper[i] = math.log(1.0), math.log(SM_BW_PRIOR_GB_S)
+        lower[i], upper[i] = math.log(lim_floor), math.log(lim_prior)
     for i in src_at.values():
         lower[i], upper[i] = -math.log(20.0), math.log(20.0)
     for i in rb_at.values():
@@ -257,9 +266,7 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
         "overhead_family": {f"{rk}|{f}": math.exp(x[j]) for (rk, f), j in hf.items()},
         "overheads": {rk: [math.exp(x[lo[rk] + i]) for i in range(n_over)] for rk in rks},
         # kept only where the data pulled it below "no limit"
-        "sm_bandwidth_gb_s": {
-            rk: round(math.exp(x[i]), 3) for rk, i in sm_at.items() if math.exp(x[i]) < 0.9 * SM_BW_PRIOR_GB_S
-        },
+        "limit": {rk: round(math.exp(x[i]), 3) for rk, i in sm_at.items() if math.exp(x[i]) < 0.9 * lim_prior},
         "rows": [
             (o.row.row_id, o.row.source_id, phase, o.row.measured, float(p_), float(a))
             for o, p_, a in zip(obs, pred, ape, strict=True)
@@ -468,7 +475,8 @@ def fit(mapped: list[MappedRow]) -> dict:
     dec = fit_phase(obs, "decode")
     pre = fit_phase(obs, "prefill")
     out = assemble(dec, pre, row_info)
-    out["sm_bandwidth_gb_s"] = dec["sm_bandwidth_gb_s"]
+    out["sm_bandwidth_gb_s"] = dec["limit"]
+    out["tflops_per_watt"] = pre["limit"]
     out["hop_overhead_us"], hop_rows = fit_hop_overheads(mapped, out)
     out["collective_overhead_us"], coll_rows = fit_collective_overheads(mapped, out)
     out["rows"] = dec["rows"] + pre["rows"] + hop_rows + coll_rows

@@ -218,3 +218,42 @@ def test_fp16_accumulate_peak_is_four_times_fp32_on_ga10x_ad10x_gb20x(device, ll
     dev = CAT.devices[device]
     assert peak_tflops(dev, "fp16", "llama.cpp") == pytest.approx(llama_cpp, rel=0.01)
     assert peak_tflops(dev, "fp16", "vllm") == pytest.approx(vllm, rel=0.01)
+
+
+def test_fitted_power_limit_is_physical():
+    """llama.cpp prefill on boards with a high FP16 peak per rated watt (RTX 6000 Ada 1.2, H100 PCIe
+    2.2 TFLOPS/W) falls short of what the same kernels reach on a 4090 (0.73): the board's power
+    limit binds. The fitted sustained rate must lie between those ratios."""
+    per_watt = efficiency.fitted_metadata()["tflops_per_watt"]["llama.cpp-cuda"]
+    assert 0.25 < per_watt < 0.73
+
+
+def _prefill_tflops(runtime: str, device: str, tdp_w: float | None = None) -> float:
+    from optimizer.perf.roofline import sustained_tflops
+
+    rt, dev = CAT.runtimes[runtime], CAT.devices[device]
+    if tdp_w is not None:
+        dev = dev.model_copy(update={"tdp_w": tdp_w})
+    return sustained_tflops(dev, "fp16", efficiency.lookup(rt, dev, CAT.quants["q4_0"]), rt.engine)
+
+
+def test_power_limit_binds_on_dense_low_power_boards_under_llama_cpp_only():
+    from optimizer.perf.roofline import power_limit_applies
+
+    # Q4_0: the kernel that, in the 2025 builds measured, keeps the tensor cores busiest
+    rt, q = CAT.runtimes["llama.cpp-cuda"], CAT.quants["q4_0"]
+    for device, binds in (("rtx-6000-ada", True), ("h100-pcie", True), ("rtx-3060-12gb", False)):
+        dev = CAT.devices[device]
+        assert power_limit_applies(dev, "fp16", efficiency.lookup(rt, dev, q), rt.engine) is binds, device
+    # the same AD102 chip at 450 W outruns its 300 W professional sibling despite fewer SMs
+    assert _prefill_tflops("llama.cpp-cuda", "rtx-4090") > _prefill_tflops("llama.cpp-cuda", "rtx-6000-ada")
+    # an engine with its own kernels and no NVIDIA prefill data of its own does not borrow the limit
+    assert efficiency.lookup(CAT.runtimes["vllm"], CAT.devices["h100-pcie"], CAT.quants["fp8"]).power_tflops is None
+
+
+def test_more_power_never_slows_prefill_and_enough_leaves_the_kernels_as_the_limit():
+    rates = [_prefill_tflops("llama.cpp-cuda", "rtx-6000-ada", w) for w in (75, 150, 300, 600, 100_000)]
+    assert rates == sorted(rates) and rates[0] < 0.5 * rates[-1]
+    dev = CAT.devices["rtx-6000-ada"]
+    eff = efficiency.lookup(CAT.runtimes["llama.cpp-cuda"], dev, CAT.quants["q4_0"])
+    assert rates[-1] == pytest.approx(364.2 * eff.compute_eff, rel=0.01)

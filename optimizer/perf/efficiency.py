@@ -81,6 +81,7 @@ class Efficiency:
     group: str  # which fitted group supplied the numbers
     exact: bool  # True when the group matched runtime, family and kernel
     sm_bw_gb_s: float | None = None  # DRAM bandwidth all the SMs sustain with this runtime (None: no limit)
+    power_tflops: float | None = None  # FP16-class TFLOPS the board's power limit sustains (None: no limit)
 
 
 # Used only when no group at all matches: datasheet physics with typical losses. Documented in
@@ -191,6 +192,7 @@ def lookup(runtime: Runtime, device: Device, quant: Quant) -> Efficiency:
             group=key,
             exact=i == 0,
             sm_bw_gb_s=sm_bandwidth_gb_s(runtime, device),
+            power_tflops=power_limited_tflops(runtime, device),
         )
     return PHYSICS_PRIOR
 
@@ -243,6 +245,15 @@ def sm_bandwidth_gb_s(runtime: Runtime, device: Device) -> float | None:
         return None
     per_cycle = _fitted().get("sm_bandwidth_gb_s", {}).get(runtime_key(runtime, device))
     return None if per_cycle is None else per_cycle * cycles
+
+
+def power_limited_tflops(runtime: Runtime, device: Device) -> float | None:
+    """FP16-class tensor TFLOPS the board sustains at its rated power (fitted TFLOPS per watt for
+    exactly this runtime, times TDP), or None. Fitted on NVIDIA GPUs only, so applied to them only."""
+    if device.sm_count is None:
+        return None
+    per_watt = _fitted().get("tflops_per_watt", {}).get(runtime_key(runtime, device))
+    return None if per_watt is None else per_watt * device.tdp_w
 
 
 # llama.cpp's matrix-vector kernels serve up to 8 sequences (MMVQ_MAX_BATCH_SIZE in

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from catalog.schema import Device, Dtype, Model, Quant
-from optimizer.perf.efficiency import Efficiency, effective_bandwidth_gb_s
+from optimizer.perf.efficiency import Efficiency, combine_limits, effective_bandwidth_gb_s
 from optimizer.perf.workload import (
     FULL,
     Shard,
@@ -60,6 +60,24 @@ def peak_tflops(device: Device, dtype: Dtype, engine: str | None = None) -> floa
     raise ValueError(f"{device.name} has no throughput figure")
 
 
+def sustained_tflops(device: Device, dtype: Dtype, eff: Efficiency, engine: str | None = None) -> float:
+    """Matmul TFLOPS a kernel sustains: the peak at ``eff.compute_eff``, bounded (smoothly) by what
+    the board's rated power sustains. The power limit is in FP16-class TFLOPS and scales to other
+    dtypes with their peaks (an FP8 FLOP costs about half the energy of an FP16 one)."""
+    peak = peak_tflops(device, dtype, engine)
+    if eff.power_tflops is None:
+        return peak * eff.compute_eff
+    cap = eff.power_tflops / peak_tflops(device, "fp16", engine)
+    return peak * combine_limits(eff.compute_eff, cap)
+
+
+def power_limit_applies(device: Device, dtype: Dtype, eff: Efficiency, engine: str | None = None) -> bool:
+    """True when the board's rated power, not the kernels, is the tighter bound on tensor throughput."""
+    if eff.power_tflops is None:
+        return False
+    return eff.power_tflops / peak_tflops(device, "fp16", engine) < eff.compute_eff
+
+
 @dataclass(frozen=True)
 class StepTime:
     memory_s: float
@@ -100,7 +118,7 @@ def decode_step(
     matmul = batch * active_flops_per_token(model, s, shard)
     attn = batch * shard.kv * shard.tokens * attention_flops(model, s, 1, int(context))
     bw = effective_bandwidth_gb_s(device, eff, batch) * 1e9
-    peak = peak_tflops(device, quant.compute_dtype, engine) * 1e12 * eff.compute_eff
+    peak = sustained_tflops(device, quant.compute_dtype, eff, engine) * 1e12
     overhead = s.layers * eff.layer_overhead_s + eff.token_overhead_s
     compute = matmul / peak + attn / (peak * eff.attention_eff)
     return StepTime(memory_s=bytes_read / bw, compute_s=compute, overhead_s=overhead)
@@ -126,7 +144,7 @@ def prefill_chunk(
         + shard.kv * kv_read_bytes(model, s, past + tokens, kv_bytes) / eff.kv_eff
     )
     bw = device.bandwidth_gb_s * 1e9 * eff.bw_eff
-    peak = peak_tflops(device, quant.compute_dtype, engine) * 1e12 * eff.compute_eff
+    peak = sustained_tflops(device, quant.compute_dtype, eff, engine) * 1e12
     return StepTime(
         memory_s=bytes_read / bw,
         compute_s=matmul / peak + attn / (peak * eff.attention_eff),
