@@ -44,7 +44,20 @@ FLAG_WORDS = ("anomal", "before the pr", "superseded", "hit oom", "out of memory
 UNSTATED_GEN_TOKENS = 128  # decode rows that state no lengths (chart bars): a short generation
 _DEPTH = re.compile(r"@\s*d(\d+)")
 # a run under a board power limit below the device's rated power measures another configuration
-_POWER_LIMIT = re.compile(r"power limit (\d+(?:\.\d+)?)\s*W\b", re.I)
+# ("power limit 300 W", "power-limited to 300 W", "a 300 W power cap", "nvidia-smi -pl 300")
+_POWER_LIMITS = (
+    re.compile(r"power[- ]?(?:limit|cap)(?:ed)?(?:\s+(?:of|to|at|set to))?\s*[:=]?\s*(\d+(?:\.\d+)?)\s*W\b", re.I),
+    re.compile(r"(\d+(?:\.\d+)?)\s*W\s+(?:board\s+)?power[- ]?(?:limit|cap)", re.I),
+    re.compile(r"(?:^|\s)(?:nvidia-smi\s+)?-pl\s*=?\s*(\d+(?:\.\d+)?)\b"),
+)
+
+
+def power_limit_w(text: str) -> float | None:
+    """The lowest board power limit a row's locator or notes state, in watts, or None."""
+    found = [float(m.group(1)) for pattern in _POWER_LIMITS for m in pattern.finditer(text)]
+    return min(found) if found else None
+
+
 # a decode row whose source says it followed a long prompt of unstated length: its context is unknown
 _LONG_UNSTATED_CONTEXT = re.compile(r"decode after a long prompt|not read as a short-context decode", re.I)
 _CLUSTER = re.compile(r"(\d+)\s*x\s*(\d+)\s*GB", re.IGNORECASE)
@@ -164,10 +177,10 @@ def _map_row(row: dict[str, Any]) -> MappedRow | Rejected:
     text = f"{row.get('source_locator', '')} {row.get('notes', '')}"
     depth_m = _DEPTH.search(text)
     depth = int(depth_m.group(1)) if depth_m else 0
-    limit = _POWER_LIMIT.search(text)
-    if limit and float(limit.group(1)) < 0.95 * dev.entry.tdp_w:
+    limit = power_limit_w(text)
+    if limit is not None and limit < 0.95 * dev.entry.tdp_w:
         return Rejected(
-            rid, src, metric, f"run at a {limit.group(1)} W power limit (rated {dev.entry.tdp_w:g} W); not comparable"
+            rid, src, metric, f"run at a {limit:g} W power limit (rated {dev.entry.tdp_w:g} W); not comparable"
         )
     if metric == "decode_tok_s":
         if _num(row.get("prompt_tokens")) is None and _LONG_UNSTATED_CONTEXT.search(text):

@@ -257,3 +257,49 @@ def test_more_power_never_slows_prefill_and_enough_leaves_the_kernels_as_the_lim
     dev = CAT.devices["rtx-6000-ada"]
     eff = efficiency.lookup(CAT.runtimes["llama.cpp-cuda"], dev, CAT.quants["q4_0"])
     assert rates[-1] == pytest.approx(364.2 * eff.compute_eff, rel=0.01)
+
+
+def test_power_limit_follows_a_measured_power_sweep_it_was_not_fitted_on():
+    """P36 ran llama-bench pp512 (Llama 2 7B Q4_0) on one RTX PRO 6000 at board limits of 600 down to
+    200 W. Those rows are kept out of the fit (a reduced power limit is not the catalog's card), so
+    they test the physics: prefill relative to 600 W, predicted from TDP x the fitted TFLOPS per watt.
+    A linear power model is pessimistic at low limits (lower clocks run at lower voltage, so each
+    FLOP costs less energy): allowed 16% there."""
+    from optimizer.measurements import power_limit_w
+    from optimizer.perf.roofline import sustained_tflops
+
+    df = builtin_measurements()
+    sweep = df[
+        (df.source_id == "P36_LLMTRACKER_RTXPRO6000_WS") & (df.metric == "prefill_tok_s") & (df.model == "Llama 2 7B")
+    ]
+    measured = {int(power_limit_w(n)): float(v) for n, v in zip(sweep.notes, sweep.value, strict=True)}
+    assert sorted(measured) == [200, 250, 300, 350, 400, 450, 500, 600]
+    rt, dev, q = CAT.runtimes["llama.cpp-cuda"], CAT.devices["rtx-pro-6000"], CAT.quants["q4_0"]
+
+    def tflops(watts: int) -> float:
+        d = dev.model_copy(update={"tdp_w": float(watts)})
+        return sustained_tflops(d, "fp16", efficiency.lookup(rt, d, q), rt.engine)
+
+    predicted = [tflops(w) / tflops(600) for w in sorted(measured)]
+    observed = [measured[w] / measured[600] for w in sorted(measured)]
+    assert predicted == sorted(predicted)
+    for w, p, o in zip(sorted(measured), predicted, observed, strict=True):
+        assert p / o - 1 == pytest.approx(0, abs=0.16), w
+
+
+@pytest.mark.parametrize(
+    ("text", "watts"),
+    [
+        ("llama-bench pp512; board power limit 300 W (section heading; 600 W is the card's rated TBP)", 300),
+        ("power-limited to 250W for the run", 250),
+        ("ran with a 280 W power cap", 280),
+        ("sudo nvidia-smi -pl 320 before the bench", 320),
+        ("power limit: 450 W, then power limit 350 W", 350),  # several limits: the lowest counts
+        ("600 W card at stock settings", None),
+        ("-fa 1 -ngl 99 -p 512", None),
+    ],
+)
+def test_power_limit_is_read_in_the_forms_publishers_write_it(text, watts):
+    from optimizer.measurements import power_limit_w
+
+    assert power_limit_w(text) == watts
