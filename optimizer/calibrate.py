@@ -267,6 +267,7 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
         "overheads": {rk: [math.exp(x[lo[rk] + i]) for i in range(n_over)] for rk in rks},
         # kept only where the data pulled it below "no limit"
         "limit": {rk: round(math.exp(x[i]), 3) for rk, i in sm_at.items() if math.exp(x[i]) < 0.9 * lim_prior},
+        "source_factor": {sid: round(math.exp(x[i]), 3) for sid, i in src_at.items()},
         "rows": [
             (o.row.row_id, o.row.source_id, phase, o.row.measured, float(p_), float(a))
             for o, p_, a in zip(obs, pred, ape, strict=True)
@@ -477,6 +478,8 @@ def fit(mapped: list[MappedRow]) -> dict:
     out = assemble(dec, pre, row_info)
     out["sm_bandwidth_gb_s"] = dec["limit"]
     out["tflops_per_watt"] = pre["limit"]
+    # diagnostics only (predictions use a typical source's overheads): each source's factor on them
+    out["source_overhead_factor"] = dec["source_factor"]
     out["hop_overhead_us"], hop_rows = fit_hop_overheads(mapped, out)
     out["collective_overhead_us"], coll_rows = fit_collective_overheads(mapped, out)
     out["rows"] = dec["rows"] + pre["rows"] + hop_rows + coll_rows
