@@ -57,3 +57,19 @@ def test_moe_models_have_fewer_active_than_total_params():
     for m in CAT.models.values():
         if m.moe:
             assert active_params(m) < 0.5 * total_params(m), m.id
+
+
+def test_every_benchmark_source_says_when_its_software_ran():
+    """Build dates (benchmark_source_dates.csv) must cover every source, so a new source cannot
+    arrive undated; each date is a year-month with a stated basis."""
+    import importlib.resources as res
+
+    import pandas as pd
+
+    from optimizer.validate import builtin_measurements
+
+    with res.as_file(res.files("catalog").joinpath("data", "benchmark_source_dates.csv")) as path:
+        dates = pd.read_csv(path, dtype=str)
+    assert set(builtin_measurements().source_id) <= set(dates.source_id)
+    assert dates.date.str.fullmatch(r"\d{4}-\d{2}").all() and dates.basis.str.len().gt(5).all()
+    assert set(dates.confidence) <= {"high", "medium", "low"}
