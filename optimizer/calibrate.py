@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -155,72 +156,113 @@ def _runtimes_with_limit_evidence(obs: list[Obs]) -> list[str]:
     )
 
 
+class _Params:
+    """The fit's parameter vector, laid out in named blocks: each block maps its keys to indices and
+    records every entry's start value, prior, prior strength and bounds, so no offsets leak out."""
+
+    def __init__(self) -> None:
+        self.start: list[float] = []
+        self.prior: list[float] = []
+        self.strength: list[float] = []
+        self.lower: list[float] = []
+        self.upper: list[float] = []
+
+    def block(
+        self,
+        keys: Iterable[Any],
+        start: float,
+        *,
+        prior: float | None = None,
+        strength: float = 0.0,
+        lower: float = -np.inf,
+        upper: float = np.inf,
+    ) -> dict[Any, int]:
+        """Append one entry per key (log-space values; ``prior`` defaults to ``start``)."""
+        at = {}
+        for k in keys:
+            at[k] = len(self.start)
+            self.start.append(start)
+            self.prior.append(start if prior is None else prior)
+            self.strength.append(strength)
+            self.lower.append(lower)
+            self.upper.append(upper)
+        return at
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return tuple(np.array(v, dtype=float) for v in (self.start, self.prior, self.strength, self.lower, self.upper))
+
+
 def fit_phase(obs: list[Obs], phase: str) -> dict:
     from scipy.optimize import least_squares  # the fit needs scipy; predictions do not
 
+    decode = phase == "decode"
     obs = [o for o in obs if o.phase == phase]
-    rk_kernel = sorted({(o.row.runtime_key, o.kernel) for o in obs})
-    rk_fam = sorted({(o.row.runtime_key, o.row.device_family) for o in obs})
     rks = sorted({o.row.runtime_key for o in obs})
-    ik = {k: i for i, k in enumerate(rk_kernel)}
-    jf = {k: len(ik) + i for i, k in enumerate(rk_fam)}
-    hf = {k: len(ik) + len(jf) + i for i, k in enumerate(rk_fam)}
-    base = len(ik) + len(jf) + len(hf)  # hf: decode overhead / prefill attention multiplier
-    n_over = 3
-    lo = {rk: base + n_over * i for i, rk in enumerate(rks)}
-    sm_rks = _runtimes_with_limit_evidence(obs)
-    sm_at = {rk: base + n_over * len(rks) + i for i, rk in enumerate(sm_rks)}
+    rk_fam = sorted({(o.row.runtime_key, o.row.device_family) for o in obs})
+    eta0 = math.log(0.6 if decode else 0.4)
+    P = _Params()
+    # kernel efficiency per runtime x kernel; per-family factors (decode: on bandwidth and on fixed
+    # costs; prefill: on compute and on attention), shrunk toward 1
+    ik = P.block(sorted({(o.row.runtime_key, o.kernel) for o in obs}), eta0, upper=math.log(0.98) if decode else np.inf)
+    jf = P.block(rk_fam, 0.0, strength=SHRINK)
+    hf = P.block(rk_fam, 0.0, strength=SHRINK)
+    # per runtime: decode, per-layer and per-token costs and the KV-cache read efficiency relative to
+    # the weights'; prefill, the per-layer-chunk cost (pinned near its prior) and attention efficiency
+    layer = P.block(
+        rks,
+        math.log(PRIOR_LAYER_US[phase] * 1e-6),
+        strength=PRIOR_STRENGTH if decode else 1.0,
+        lower=math.log(1e-8),
+        upper=math.log(0.05),
+    )
+    if decode:
+        second = P.block(
+            rks, math.log(PRIOR_TOKEN_US * 1e-6), strength=PRIOR_STRENGTH, lower=math.log(1e-8), upper=math.log(0.05)
+        )
+    else:
+        second = P.block(rks, math.log(0.2), strength=0.01, lower=math.log(0.05), upper=0.0)
+    kv = P.block(rks, 0.0, strength=0.05 if decode else 10.0, lower=math.log(0.05), upper=0.0)
+    # per runtime with the evidence: the hardware limit (SM loads in flight / power), weak prior "none"
+    lim_start, lim_prior, lim_floor = LIMIT_START_PRIOR_FLOOR[phase]
+    sm_at = P.block(
+        _runtimes_with_limit_evidence(obs),
+        math.log(lim_start),
+        prior=math.log(lim_prior),
+        strength=PRIOR_STRENGTH,
+        lower=math.log(lim_floor),
+        upper=math.log(lim_prior),
+    )
     # each source ran its own build and harness: a per-source factor on the fixed per-step costs,
     # shrunk toward 1, so the runtime's overheads are those of a typical source, not the largest one
-    srcs = sorted({o.row.source_id for o in obs}) if phase == "decode" and SOURCE_OVERHEAD_SHRINK else []
-    src_at = {sid: base + n_over * len(rks) + len(sm_rks) + i for i, sid in enumerate(srcs)}
+    srcs = sorted({o.row.source_id for o in obs}) if decode and SOURCE_OVERHEAD_SHRINK else []
+    src_at = P.block(srcs, 0.0, strength=SOURCE_OVERHEAD_SHRINK, lower=-math.log(20.0), upper=math.log(20.0))
     # each runtime's typical kernel efficiency: its kernels' efficiencies are shrunk toward it, so a
     # kernel seen in two rows of one source cannot swing far
-    rb_at = {rk: base + n_over * len(rks) + len(sm_rks) + len(srcs) + i for i, rk in enumerate(rks)}
-    x0 = np.zeros(base + n_over * len(rks) + len(sm_rks) + len(srcs) + len(rks))
-    x0[: len(ik)] = math.log(0.6 if phase == "decode" else 0.4)
-    for i in rb_at.values():
-        x0[i] = math.log(0.6 if phase == "decode" else 0.4)
-    for rk in rks:
-        # decode: per-layer and per-token overheads; prefill: per-layer-chunk overhead, attention eff
-        x0[lo[rk]] = math.log(PRIOR_LAYER_US[phase] * 1e-6)
-        x0[lo[rk] + 1] = math.log(PRIOR_TOKEN_US * 1e-6 if phase == "decode" else 0.2)
-        x0[lo[rk] + 2] = 0.0  # decode: KV-cache read efficiency relative to weights (prior 1)
-    lim_start, lim_prior, lim_floor = LIMIT_START_PRIOR_FLOOR[phase]
-    for i in sm_at.values():
-        x0[i] = math.log(lim_start)
-    prior = x0.copy()
-    for i in sm_at.values():
-        prior[i] = math.log(lim_prior)
-    strength = np.full(n_over * len(rks), PRIOR_STRENGTH)
-    strength[2::3] = 0.05 if phase == "decode" else 10.0  # KV efficiency: free in decode, unused in prefill
-    if phase == "prefill":
-        strength[0::3] = 1.0  # per-chunk layer overhead: pinned near its prior
-        strength[1::3] = 0.01  # attention efficiency: free
-    strength = np.concatenate([strength, np.full(len(sm_rks), PRIOR_STRENGTH)])  # SM limit: weak prior
-    strength = np.concatenate([strength, np.full(len(srcs), SOURCE_OVERHEAD_SHRINK), np.zeros(len(rks))])
+    rb_at = P.block(rks, eta0, upper=math.log(0.98) if decode else np.inf)
+    x0, prior, strength, lower, upper = P.arrays()
     combos = sorted({(o.row.runtime_key, o.kernel, o.row.device_family) for o in obs})
 
     def predict(x: np.ndarray) -> np.ndarray:
         t = np.empty(len(obs))
         for n, o in enumerate(obs):
             eta = math.exp(x[ik[(o.row.runtime_key, o.kernel)]] + x[jf[(o.row.runtime_key, o.row.device_family)]])
-            c = lo[o.row.runtime_key]
-            if phase == "decode":
-                h = math.exp(x[hf[(o.row.runtime_key, o.row.device_family)]])
-                kv_eff = math.exp(x[c + 2])
+            rk = o.row.runtime_key
+            if decode:
+                h = math.exp(x[hf[(rk, o.row.device_family)]])
+                kv_eff = math.exp(x[kv[rk]])
                 slow = 1.0 / eta
                 if o.peak_per_limit is not None and o.row.runtime_key in sm_at:
                     sm_bw = math.exp(x[sm_at[o.row.runtime_key]])
                     slow = 1.0 / combine_limits(eta, sm_bw / o.peak_per_limit)
                 if srcs:
                     h *= math.exp(x[src_at[o.row.source_id]])
-                t[n] = (o.unit_s + o.attn_s / kv_eff) * slow + h * (o.layers * math.exp(x[c]) + math.exp(x[c + 1]))
+                fixed = o.layers * math.exp(x[layer[rk]]) + math.exp(x[second[rk]])
+                t[n] = (o.unit_s + o.attn_s / kv_eff) * slow + h * fixed
             else:
-                attn_eff = min(1.0, math.exp(x[c + 1] + x[hf[(o.row.runtime_key, o.row.device_family)]]))
+                attn_eff = min(1.0, math.exp(x[second[rk]] + x[hf[(rk, o.row.device_family)]]))
                 if o.peak_per_limit is not None and o.row.runtime_key in sm_at:
                     eta = combine_limits(eta, math.exp(x[sm_at[o.row.runtime_key]]) / o.peak_per_limit)
-                t[n] = o.unit_s / eta + o.attn_s / (eta * attn_eff) + o.chunks * o.layers * math.exp(x[c])
+                t[n] = o.unit_s / eta + o.attn_s / (eta * attn_eff) + o.chunks * o.layers * math.exp(x[layer[rk]])
         return t
 
     meas = np.array([o.measured_s for o in obs])
@@ -228,34 +270,17 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
 
     def residuals(x: np.ndarray) -> np.ndarray:
         r = wts * (np.log(predict(x)) - np.log(meas))
-        shrink = SHRINK * x[len(ik) : base]
         kernel_pull = np.array([KERNEL_SHRINK * (x[i] - x[rb_at[rk]]) for (rk, _), i in ik.items()])
-        over = strength * (x[base:] - prior[base:])
+        pulls = strength * (x - prior)
         cap = np.array(
             [
                 CAP_PENALTY * max(0.0, x[ik[(rk, k)]] + x[jf[(rk, f)]] - math.log(ETA_CAP))
                 for rk, k, f in combos
-                if phase == "decode"  # prefill may exceed the FP32-accumulate datasheet peak (GeForce)
+                if decode  # prefill may exceed the FP32-accumulate datasheet peak (GeForce)
             ]
         )
-        return np.concatenate([r, shrink, kernel_pull, over, cap])
+        return np.concatenate([r, pulls, kernel_pull, cap])
 
-    lower = np.full_like(x0, -np.inf)
-    upper = np.full_like(x0, np.inf)
-    if phase == "decode":
-        upper[: len(ik)] = math.log(0.98)
-    lower[base:] = math.log(1e-8)
-    upper[base:] = math.log(0.05)
-    for i in sm_at.values():
-        lower[i], upper[i] = math.log(lim_floor), math.log(lim_prior)
-    for i in src_at.values():
-        lower[i], upper[i] = -math.log(20.0), math.log(20.0)
-    for i in rb_at.values():
-        lower[i], upper[i] = -np.inf, (math.log(0.98) if phase == "decode" else np.inf)
-    for rk in rks:
-        lower[lo[rk] + 2], upper[lo[rk] + 2] = math.log(0.05), 0.0
-        if phase == "prefill":
-            lower[lo[rk] + 1], upper[lo[rk] + 1] = math.log(0.05), 0.0
     sol = least_squares(residuals, x0, bounds=(lower, upper))
     x = sol.x
     pred = predict(x)
@@ -264,7 +289,7 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
         "eta": {f"{rk}|{k}": math.exp(x[i]) for (rk, k), i in ik.items()},
         "family": {f"{rk}|{f}": math.exp(x[j]) for (rk, f), j in jf.items()},
         "overhead_family": {f"{rk}|{f}": math.exp(x[j]) for (rk, f), j in hf.items()},
-        "overheads": {rk: [math.exp(x[lo[rk] + i]) for i in range(n_over)] for rk in rks},
+        "overheads": {rk: [math.exp(x[block[rk]]) for block in (layer, second, kv)] for rk in rks},
         # kept only where the data pulled it below "no limit"
         "limit": {rk: round(math.exp(x[i]), 3) for rk, i in sm_at.items() if math.exp(x[i]) < 0.9 * lim_prior},
         "source_factor": {sid: round(math.exp(x[i]), 3) for sid, i in src_at.items()},
