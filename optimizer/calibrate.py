@@ -131,6 +131,7 @@ def observations(rows: list[MappedRow]) -> list[Obs]:
                     chunks,
                     n / r.measured,
                     q.kernel,
+                    # the fitted TFLOPS/W over this gives roofline.power_cap_fraction
                     peak_per_limit=peak_tflops(d, "fp16", inst.runtime.engine) / d.tdp_w if d.sm_count else None,
                 )
             )

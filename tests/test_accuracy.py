@@ -209,6 +209,7 @@ def test_hop_costs_inside_a_box_are_kept_per_backend():
         ("rtx-pro-4000", 187.6, 93.8),  # and the RTX PRO 4000 Blackwell
         ("rtx-6000-ada", 364.2, 364.2),  # full-rate FP32 accumulate: both figures coincide
         ("h100-sxm", 989.0, 989.0),  # not a GA10x/AD10x/GB20x SM: the sheet's figure for everyone
+        ("a10g", 126.1, 31.52),  # no tensor figure on the sheet: the SM's FP16-accumulate rate still holds
     ],
 )
 def test_fp16_accumulate_peak_is_four_times_fp32_on_ga10x_ad10x_gb20x(device, llama_cpp, vllm):
@@ -218,6 +219,15 @@ def test_fp16_accumulate_peak_is_four_times_fp32_on_ga10x_ad10x_gb20x(device, ll
     dev = CAT.devices[device]
     assert peak_tflops(dev, "fp16", "llama.cpp") == pytest.approx(llama_cpp, rel=0.01)
     assert peak_tflops(dev, "fp16", "vllm") == pytest.approx(vllm, rel=0.01)
+    # BF16 tensor instructions accumulate in FP32 only: the sheet's rate for every engine
+    assert peak_tflops(dev, "bf16", "llama.cpp") == peak_tflops(dev, "bf16", "vllm")
+
+
+def test_the_max_q_name_resolves_to_the_300_w_card():
+    from catalog.resolve import resolver
+
+    assert resolver().device("NVIDIA RTX PRO 6000 Blackwell Max-Q Workstation Edition").entry.tdp_w == 300
+    assert resolver().device("RTX PRO 6000").entry.tdp_w == 600
 
 
 def test_fitted_power_limit_is_physical():
@@ -244,7 +254,7 @@ def test_power_limit_binds_on_dense_low_power_boards_under_llama_cpp_only():
     rt, q = CAT.runtimes["llama.cpp-cuda"], CAT.quants["q4_0"]
     for device, binds in (("rtx-6000-ada", True), ("h100-pcie", True), ("rtx-3060-12gb", False)):
         dev = CAT.devices[device]
-        assert power_limit_applies(dev, "fp16", efficiency.lookup(rt, dev, q), rt.engine) is binds, device
+        assert power_limit_applies(dev, efficiency.lookup(rt, dev, q), rt.engine) is binds, device
     # the same AD102 chip at 450 W outruns its 300 W professional sibling despite fewer SMs
     assert _prefill_tflops("llama.cpp-cuda", "rtx-4090") > _prefill_tflops("llama.cpp-cuda", "rtx-6000-ada")
     # an engine with its own kernels and no NVIDIA prefill data of its own does not borrow the limit
@@ -261,8 +271,8 @@ def test_more_power_never_slows_prefill_and_enough_leaves_the_kernels_as_the_lim
 
 def test_power_limit_follows_a_measured_power_sweep_it_was_not_fitted_on():
     """P36 ran llama-bench pp512 (Llama 2 7B Q4_0) on one RTX PRO 6000 at board limits of 600 down to
-    200 W. Those rows are kept out of the fit (a reduced power limit is not the catalog's card), so
-    they test the physics: prefill relative to 600 W, predicted from TDP x the fitted TFLOPS per watt.
+    200 W. The reduced-limit rows are kept out of the fit (they are not the catalog's card), so they
+    test the physics: prefill relative to 600 W, predicted from TDP x the fitted TFLOPS per watt.
     A linear power model is pessimistic at low limits (lower clocks run at lower voltage, so each
     FLOP costs less energy): allowed 16% there."""
     from optimizer.measurements import power_limit_w

@@ -18,7 +18,7 @@ from catalog.schema import Link
 from optimizer.perf import efficiency
 from optimizer.perf.memory import MemoryUse, max_context_that_fits, memory_use
 from optimizer.perf.power import device_power_w, energy_cost, idle_w
-from optimizer.perf.roofline import StepTime, decode_step, peak_tflops, prefill_chunk
+from optimizer.perf.roofline import StepTime, decode_step, peak_tflops, power_cap_fraction, prefill_chunk
 from optimizer.perf.workload import (
     Shard,
     Slice,
@@ -492,7 +492,9 @@ def _device_results(
     for p, step, pbusy in entries:
         d = p.inst.device
         peak_bw = d.bandwidth_gb_s * 1e9
-        peak_c = peak_tflops(d, rp.quant.compute_dtype, p.inst.runtime.engine) * 1e12
+        # compute utilisation against what the board sustains: at its power limit it draws rated power
+        cap = power_cap_fraction(d, p.eff, p.inst.runtime.engine)
+        peak_c = peak_tflops(d, rp.quant.compute_dtype, p.inst.runtime.engine) * min(1.0, cap or 1.0) * 1e12
         if step is not None:
             nbytes = decode_weight_bytes(m, rp.quant, p.slice, b, p.shard) + b * p.shard.kv * kv_read_bytes(
                 m, p.slice, avg_ctx, rp.kv_bytes_per_element

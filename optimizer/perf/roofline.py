@@ -39,43 +39,47 @@ _DTYPE_FALLBACK: dict[str, tuple[str, ...]] = {
 # Blackwell). ggml's CUDA GEMMs accumulate in FP16; PyTorch-based engines (vLLM, SGLang, TensorRT-LLM)
 # accumulate in FP32 and get the datasheet figure.
 FP16_ACC_FAMILIES = frozenset({"nvidia-ampere", "nvidia-ada", "nvidia-blackwell"})
-FP16_ACC_OVER_FP32: dict[str, float] = {"fp16": 4.0, "bf16": 4.0, "fp8": 8.0}
+FP16_ACC_OVER_FP32: dict[str, float] = {"fp16": 4.0, "fp8": 8.0}  # BF16 always accumulates in FP32
 FP16_ACCUMULATE_ENGINES = frozenset({"llama.cpp", "ollama", "lm-studio"})
 
 
 def peak_tflops(device: Device, dtype: Dtype, engine: str | None = None) -> float:
     """Dense peak for ``dtype`` (falling back to a wider dtype when the sheet has none), at the
     accumulate precision the ``engine`` uses."""
+    if (
+        dtype in FP16_ACC_OVER_FP32
+        and engine in FP16_ACCUMULATE_ENGINES
+        and device.family in FP16_ACC_FAMILIES
+        and device.tflops.fp32
+    ):  # the SM's own rate, also where the sheet gives no tensor figure (A10G)
+        return max(device.tflops.get(dtype) or 0.0, FP16_ACC_OVER_FP32[dtype] * device.tflops.fp32)  # type: ignore[arg-type]
     for d in _DTYPE_FALLBACK[dtype]:
         v = device.tflops.get(d)  # type: ignore[arg-type]
         if v:
-            if (
-                d in FP16_ACC_OVER_FP32
-                and engine in FP16_ACCUMULATE_ENGINES
-                and device.family in FP16_ACC_FAMILIES
-                and device.tflops.fp32
-            ):
-                return max(v, FP16_ACC_OVER_FP32[d] * device.tflops.fp32)
             return v
     raise ValueError(f"{device.name} has no throughput figure")
 
 
+def power_cap_fraction(device: Device, eff: Efficiency, engine: str | None = None) -> float | None:
+    """Share of the FP16-class tensor peak the board's rated power sustains (None: no fitted limit).
+    The same share applies to other dtypes (an FP8 FLOP costs about half the energy of an FP16 one)."""
+    if eff.power_tflops is None:
+        return None
+    return eff.power_tflops / peak_tflops(device, "fp16", engine)
+
+
 def sustained_tflops(device: Device, dtype: Dtype, eff: Efficiency, engine: str | None = None) -> float:
     """Matmul TFLOPS a kernel sustains: the peak at ``eff.compute_eff``, bounded (smoothly) by what
-    the board's rated power sustains. The power limit is in FP16-class TFLOPS and scales to other
-    dtypes with their peaks (an FP8 FLOP costs about half the energy of an FP16 one)."""
+    the board's rated power sustains."""
     peak = peak_tflops(device, dtype, engine)
-    if eff.power_tflops is None:
-        return peak * eff.compute_eff
-    cap = eff.power_tflops / peak_tflops(device, "fp16", engine)
-    return peak * combine_limits(eff.compute_eff, cap)
+    cap = power_cap_fraction(device, eff, engine)
+    return peak * (eff.compute_eff if cap is None else combine_limits(eff.compute_eff, cap))
 
 
-def power_limit_applies(device: Device, dtype: Dtype, eff: Efficiency, engine: str | None = None) -> bool:
+def power_limit_applies(device: Device, eff: Efficiency, engine: str | None = None) -> bool:
     """True when the board's rated power, not the kernels, is the tighter bound on tensor throughput."""
-    if eff.power_tflops is None:
-        return False
-    return eff.power_tflops / peak_tflops(device, "fp16", engine) < eff.compute_eff
+    cap = power_cap_fraction(device, eff, engine)
+    return cap is not None and cap < eff.compute_eff
 
 
 @dataclass(frozen=True)
