@@ -4,13 +4,14 @@ Library side of ``benchmarks/fit_efficiency.py`` (which writes the committed con
 ``mlba validate --cv`` (which refits without one source or family to measure generalisation).
 
 Model (physics first, few constants):
-  decode  t = bytes_per_token / min~(peak_bw * eta_bw, sm_count * sm_bw) + layers * c_layer + c_token
-  prefill t = flops / (peak_flops * eta_c) + chunks * layers * c_prefill_layer
+  decode  t = bytes_per_token / min~(peak_bw * eta_bw, sm_count * clock * sm_bw) + layers * c_layer + c_token
+  prefill t = flops / (peak_flops * min~(eta_c, tdp * flops_per_w / peak_fp16)) + chunks * layers * c_prefill_layer
   eta_bw = eta[runtime, quant kernel] * f[runtime, device family]     (f shrunk toward 1)
   eta_c  = etc[runtime, quant kernel] * g[runtime, device family]     (g shrunk toward 1)
   c_layer, c_token, c_prefill_layer: one each per runtime.
-  sm_bw: per runtime, the bandwidth one NVIDIA SM sustains with the loads the runtime's kernels keep
-  in flight (Little's law); min~ is efficiency.combine_limits. Its prior is "no limit".
+  sm_bw: per runtime, the bytes one NVIDIA SM draws per cycle with the loads the runtime's kernels
+  keep in flight (Little's law); flops_per_w: per runtime, the tensor throughput a watt of rated
+  board power sustains. min~ is efficiency.combine_limits; both priors are "no limit".
   eta[runtime, kernel] is shrunk toward the runtime's typical eta (KERNEL_SHRINK); in decode each
   source's fixed costs carry a factor shrunk toward 1 (SOURCE_OVERHEAD_SHRINK) that predictions drop.
 Loss: squared log error, each source weighted equally (a source's rows share weight 1/sqrt(n)).
@@ -53,7 +54,7 @@ KERNEL_SHRINK = 0.5  # pull of a runtime's kernel efficiencies toward its typica
 # LOFO decode 11.1% -> 10.5% (within 30% 79.6 -> 83.8%), LOSO 12.2% -> 12.8% (76.1 -> 80.2%), prefill LOSO 23.4 -> 21.2%
 SOURCE_OVERHEAD_SHRINK = 0.3  # pull of per-source overhead factors toward 1 (0 = none); by CV: 1.0 -> LOFO
 # decode 13.4% (79.5% within 30%); 0.3 -> 11.1% (79.6%); 0.1 -> 10.8% (75.3%) and DeepSeek R1 on M3 Ultra +31%
-MIN_SM_DEVICES = 4  # an SM limit is fitted only for runtimes measured on this many NVIDIA GPUs
+MIN_LIMIT_DEVICES = 4  # a hardware limit (SMs, power) is fitted only for runtimes measured on this many NVIDIA GPUs
 # Per-runtime hardware limits, (fit start, "no limit" prior, floor): decode, bytes per SM cycle (the
 # prior is twice the highest datasheet bytes per SM cycle in the catalog, B200's 26; the start binds
 # on HBM GPUs so the optimiser can feel it); prefill, FP16-class TFLOPS per rated watt (the prior is
@@ -153,7 +154,7 @@ def _runtimes_with_limit_evidence(obs: list[Obs]) -> list[str]:
             devices[o.row.runtime_key].add(str(o.row.problem.devices[0].name))
             sources[o.row.runtime_key].add(o.row.source_id)
     return sorted(
-        rk for rk in devices if len(devices[rk]) >= MIN_SM_DEVICES and len(sources[rk]) >= MIN_SOURCES_FOR_OVERHEAD
+        rk for rk in devices if len(devices[rk]) >= MIN_LIMIT_DEVICES and len(sources[rk]) >= MIN_SOURCES_FOR_OVERHEAD
     )
 
 
@@ -225,7 +226,7 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
     kv = P.block(rks, 0.0, strength=0.05 if decode else 10.0, lower=math.log(0.05), upper=0.0)
     # per runtime with the evidence: the hardware limit (SM loads in flight / power), weak prior "none"
     lim_start, lim_prior, lim_floor = LIMIT_START_PRIOR_FLOOR[phase]
-    sm_at = P.block(
+    limit_at = P.block(
         _runtimes_with_limit_evidence(obs),
         math.log(lim_start),
         prior=math.log(lim_prior),
@@ -252,17 +253,17 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
                 h = math.exp(x[hf[(rk, o.row.device_family)]])
                 kv_eff = math.exp(x[kv[rk]])
                 slow = 1.0 / eta
-                if o.peak_per_limit is not None and o.row.runtime_key in sm_at:
-                    sm_bw = math.exp(x[sm_at[o.row.runtime_key]])
-                    slow = 1.0 / combine_limits(eta, sm_bw / o.peak_per_limit)
+                if o.peak_per_limit is not None and o.row.runtime_key in limit_at:
+                    limit = math.exp(x[limit_at[o.row.runtime_key]])
+                    slow = 1.0 / combine_limits(eta, limit / o.peak_per_limit)
                 if srcs:
                     h *= math.exp(x[src_at[o.row.source_id]])
                 fixed = o.layers * math.exp(x[layer[rk]]) + math.exp(x[second[rk]])
                 t[n] = (o.unit_s + o.attn_s / kv_eff) * slow + h * fixed
             else:
                 attn_eff = min(1.0, math.exp(x[second[rk]] + x[hf[(rk, o.row.device_family)]]))
-                if o.peak_per_limit is not None and o.row.runtime_key in sm_at:
-                    eta = combine_limits(eta, math.exp(x[sm_at[o.row.runtime_key]]) / o.peak_per_limit)
+                if o.peak_per_limit is not None and o.row.runtime_key in limit_at:
+                    eta = combine_limits(eta, math.exp(x[limit_at[o.row.runtime_key]]) / o.peak_per_limit)
                 t[n] = o.unit_s / eta + o.attn_s / (eta * attn_eff) + o.chunks * o.layers * math.exp(x[layer[rk]])
         return t
 
@@ -292,7 +293,7 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
         "overhead_family": {f"{rk}|{f}": math.exp(x[j]) for (rk, f), j in hf.items()},
         "overheads": {rk: [math.exp(x[block[rk]]) for block in (layer, second, kv)] for rk in rks},
         # kept only where the data pulled it below "no limit"
-        "limit": {rk: round(math.exp(x[i]), 3) for rk, i in sm_at.items() if math.exp(x[i]) < 0.9 * lim_prior},
+        "limit": {rk: round(math.exp(x[i]), 3) for rk, i in limit_at.items() if math.exp(x[i]) < 0.9 * lim_prior},
         "source_factor": {sid: round(math.exp(x[i]), 3) for sid, i in src_at.items()},
         "rows": [
             (o.row.row_id, o.row.source_id, phase, o.row.measured, float(p_), float(a))
