@@ -229,8 +229,9 @@ FP32_LANES_PER_SM: dict[str, int] = {
 
 
 def sm_ghz(device: Device) -> float | None:
-    """SM count x boost clock (GHz): the rate at which the GPU's SMs issue loads, or None when the
-    catalog lacks the SM count, the FP32 peak or the architecture's lanes per SM."""
+    """SM count x boost clock, in SM-GHz (billions of SM cycles per second): the rate at which the
+    GPU's SMs issue loads. From the FP32 peak (= 2 x SMs x lanes x clock), so the SM count cancels;
+    None when the catalog lacks the SM count, the FP32 peak or the architecture's lanes per SM."""
     lanes = FP32_LANES_PER_SM.get(device.family)
     if device.sm_count is None or lanes is None or not device.tflops.fp32:
         return None
