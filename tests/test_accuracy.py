@@ -140,25 +140,22 @@ def test_the_bottleneck_says_when_the_sms_limit_bandwidth(run):
     assert rtx.system.bottleneck == "memory-bandwidth" and "SMs" not in rtx.system.bottleneck_detail
 
 
-def test_a_held_out_family_is_predicted_from_the_others():
+def test_a_held_out_family_is_predicted_from_the_others(run):
     """Refit without any DGX Spark (GB10) row, then predict gpt-oss-20b MXFP4 on it with llama.cpp:
     ggml-org benches/dgx-spark.md (S02) measured tg32 at 84.1 tok/s. MXFP4 under llama.cpp CUDA is
     otherwise seen in two Ollama rows, which must not set its efficiency on their own."""
-    from optimizer.analyze import analyze
     from optimizer.calibrate import fit
-    from optimizer.problem import Problem, Workload
+    from optimizer.problem import Workload
 
     rows = [map_row(r) for r in builtin_measurements().to_dict(orient="records")]
     constants = fit([m for m in rows if isinstance(m, MappedRow) and m.device_family != "nvidia-gb10"])
     with efficiency.using_constants(constants):
-        a = analyze(
-            Problem(
-                model="gpt-oss-20b",
-                quant="MXFP4",
-                runtime="llama.cpp",
-                devices=["DGX Spark"],
-                workload=Workload(prompt_tokens=0, gen_tokens=32),
-            )
+        a = run(
+            model="gpt-oss-20b",
+            quant="MXFP4",
+            runtime="llama.cpp",
+            devices=["DGX Spark"],
+            workload=Workload(prompt_tokens=0, gen_tokens=32),
         )
     assert a.system.decode_tok_s == pytest.approx(84.1, rel=0.30)
 
