@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from optimizer.measurements import MappedRow
-from optimizer.perf.efficiency import combine_limits, sm_ghz
+from optimizer.perf.efficiency import combine_limits, hardware_limits_fitted_on, sm_ghz
 from optimizer.perf.memory import memory_use
 from optimizer.perf.pipeline import PREFILL_CHUNK
 from optimizer.perf.roofline import peak_tflops
@@ -113,7 +113,7 @@ def observations(rows: list[MappedRow]) -> list[Obs]:
                     1,
                     1.0 / r.measured,
                     q.kernel,
-                    peak_per_limit=d.bandwidth_gb_s / sm_ghz(d) if sm_ghz(d) else None,
+                    peak_per_limit=d.bandwidth_gb_s / cycles if (cycles := sm_ghz(d)) else None,
                 )
             )
         else:
@@ -133,7 +133,9 @@ def observations(rows: list[MappedRow]) -> list[Obs]:
                     n / r.measured,
                     q.kernel,
                     # the fitted TFLOPS/W over this gives roofline.power_cap_fraction
-                    peak_per_limit=peak_tflops(d, "fp16", inst.runtime.engine) / d.tdp_w if d.sm_count else None,
+                    peak_per_limit=(
+                        peak_tflops(d, "fp16", inst.runtime.engine) / d.tdp_w if hardware_limits_fitted_on(d) else None
+                    ),
                 )
             )
     counts: dict[str, int] = defaultdict(int)
@@ -247,23 +249,18 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
     def predict(x: np.ndarray) -> np.ndarray:
         t = np.empty(len(obs))
         for n, o in enumerate(obs):
-            eta = math.exp(x[ik[(o.row.runtime_key, o.kernel)]] + x[jf[(o.row.runtime_key, o.row.device_family)]])
-            rk = o.row.runtime_key
+            rk, fam = o.row.runtime_key, o.row.device_family
+            eta = math.exp(x[ik[(rk, o.kernel)]] + x[jf[(rk, fam)]])
+            if o.peak_per_limit is not None and rk in limit_at:  # the SMs (decode) or the power (prefill)
+                eta = combine_limits(eta, math.exp(x[limit_at[rk]]) / o.peak_per_limit)
             if decode:
-                h = math.exp(x[hf[(rk, o.row.device_family)]])
-                kv_eff = math.exp(x[kv[rk]])
-                slow = 1.0 / eta
-                if o.peak_per_limit is not None and o.row.runtime_key in limit_at:
-                    limit = math.exp(x[limit_at[o.row.runtime_key]])
-                    slow = 1.0 / combine_limits(eta, limit / o.peak_per_limit)
+                h = math.exp(x[hf[(rk, fam)]])
                 if srcs:
                     h *= math.exp(x[src_at[o.row.source_id]])
                 fixed = o.layers * math.exp(x[layer[rk]]) + math.exp(x[second[rk]])
-                t[n] = (o.unit_s + o.attn_s / kv_eff) * slow + h * fixed
+                t[n] = (o.unit_s + o.attn_s / math.exp(x[kv[rk]])) / eta + h * fixed
             else:
-                attn_eff = min(1.0, math.exp(x[second[rk]] + x[hf[(rk, o.row.device_family)]]))
-                if o.peak_per_limit is not None and o.row.runtime_key in limit_at:
-                    eta = combine_limits(eta, math.exp(x[limit_at[o.row.runtime_key]]) / o.peak_per_limit)
+                attn_eff = min(1.0, math.exp(x[second[rk]] + x[hf[(rk, fam)]]))
                 t[n] = o.unit_s / eta + o.attn_s / (eta * attn_eff) + o.chunks * o.layers * math.exp(x[layer[rk]])
         return t
 

@@ -8,10 +8,12 @@ its datasheet.
 
 Model (per device, per token step):
     decode_s  = bytes_read / effective_bandwidth + layers * layer_overhead_s + token_overhead_s
-    effective_bandwidth = the lower of bandwidth * bw_eff (DRAM) and sm_count * sm_bw (what the
-                SMs can keep in flight: Little's law, fitted per runtime), joined smoothly
-    prefill_s = matmul_flops / (peak * compute_eff) + attention_flops / (peak * compute_eff *
-                attention_eff) + chunks * layers * prefill_layer_overhead_s
+    effective_bandwidth = the lower of bandwidth * bw_eff (DRAM) and SM count * clock * sm_bw (what
+                the SMs can keep in flight: Little's law, fitted per runtime), joined smoothly
+    prefill_s = matmul_flops / sustained + attention_flops / (sustained * attention_eff)
+                + chunks * layers * prefill_layer_overhead_s
+    sustained = the lower of peak * compute_eff and TDP * TFLOPS per watt (fitted per runtime),
+                joined smoothly (roofline.sustained_tflops)
 """
 
 from __future__ import annotations
@@ -197,17 +199,24 @@ def lookup(runtime: Runtime, device: Device, quant: Quant) -> Efficiency:
     return PHYSICS_PRIOR
 
 
-# How sharply the SM limit takes over from the DRAM limit: a p-norm of the two transfer times
-# (p = 6: within 1% of the harder limit when the two differ by 2x; 12% slower where they are equal).
-SM_LIMIT_SHARPNESS = 6.0
+# How sharply a hardware limit (the SMs' loads in flight, the board's power) takes over from the
+# kernel's own rate: a p-norm of the two times (p = 6: within 1% of the harder limit when the two
+# differ by 2x; 12% slower where they are equal).
+LIMIT_SHARPNESS = 6.0
 
 
-def combine_limits(dram_gb_s: float, sm_gb_s: float | None) -> float:
-    """Sustained bandwidth when both DRAM and the SMs' loads in flight limit it (smooth minimum)."""
-    if sm_gb_s is None:
-        return dram_gb_s
-    p = SM_LIMIT_SHARPNESS
-    return (dram_gb_s**-p + sm_gb_s**-p) ** (-1.0 / p)
+def combine_limits(rate: float, limit: float | None) -> float:
+    """The rate sustained when a hardware limit also bounds it (a smooth minimum; None: no limit).
+    Serves bandwidth against the SMs' loads in flight and tensor throughput against rated power."""
+    if limit is None:
+        return rate
+    p = LIMIT_SHARPNESS
+    return (rate**-p + limit**-p) ** (-1.0 / p)
+
+
+def hardware_limits_fitted_on(device: Device) -> bool:
+    """The SM and power limits are fitted on NVIDIA GPUs (those with an SM count) and apply to them only."""
+    return device.sm_count is not None
 
 
 # FP32 lanes per SM, from NVIDIA's architecture whitepapers: GP100, GV100, TU10x and GA100 have 64;
@@ -233,7 +242,7 @@ def sm_ghz(device: Device) -> float | None:
     GPU's SMs issue loads. From the FP32 peak (= 2 x SMs x lanes x clock), so the SM count cancels;
     None when the catalog lacks the SM count, the FP32 peak or the architecture's lanes per SM."""
     lanes = FP32_LANES_PER_SM.get(device.family)
-    if device.sm_count is None or lanes is None or not device.tflops.fp32:
+    if not hardware_limits_fitted_on(device) or lanes is None or not device.tflops.fp32:
         return None
     return device.tflops.fp32 * 1e3 / (2 * lanes)
 
@@ -250,8 +259,8 @@ def sm_bandwidth_gb_s(runtime: Runtime, device: Device) -> float | None:
 
 def power_limited_tflops(runtime: Runtime, device: Device) -> float | None:
     """FP16-class tensor TFLOPS the board sustains at its rated power (fitted TFLOPS per watt for
-    exactly this runtime, times TDP), or None. Fitted on NVIDIA GPUs only, so applied to them only."""
-    if device.sm_count is None:
+    exactly this runtime, times TDP), or None."""
+    if not hardware_limits_fitted_on(device):
         return None
     per_watt = _fitted().get("tflops_per_watt", {}).get(runtime_key(runtime, device))
     return None if per_watt is None else per_watt * device.tdp_w
