@@ -109,6 +109,15 @@ def predict(row: MappedRow) -> float:
     return a.system.ttft_s
 
 
+def _device_count(raw: dict, mapped: MappedRow | Rejected) -> int:
+    """Devices the row ran on: the mapped setup's, else the file's column (a column with blanks reads
+    as floats, 8.0), else 1."""
+    if isinstance(mapped, MappedRow):
+        return sum(d.count for d in mapped.problem.devices)
+    n = pd.to_numeric(raw.get("device_count"), errors="coerce")
+    return int(n) if not pd.isna(n) and n >= 1 else 1
+
+
 def _row(raw: dict, mapped: MappedRow | Rejected, predict_fn: Callable[[MappedRow], float]) -> ValidationRow:
     base = {
         "row_id": str(raw.get("row_id")),
@@ -117,7 +126,7 @@ def _row(raw: dict, mapped: MappedRow | Rejected, predict_fn: Callable[[MappedRo
         "model": str(raw.get("model", "")),
         "quant": str(raw.get("quant", "")),
         "runtime": str(raw.get("backend", "")),
-        "device_count": int(raw.get("device_count") or 1) if str(raw.get("device_count", "1")).isdigit() else 1,
+        "device_count": _device_count(raw, mapped),
         "metric": str(raw.get("metric", "")),
         "batch": str(raw.get("batch", "")),
     }

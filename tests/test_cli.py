@@ -240,6 +240,22 @@ def test_validate_own_csv_with_bad_rows(tmp_path):
     assert all(x["reason"] for x in rows[1:])
 
 
+def test_validate_counts_multi_device_rows_when_the_count_column_has_blanks(tmp_path):
+    """A blank in device_count makes pandas read the column as floats (2.0): the row still ran on two
+    GPUs and belongs to the multi-device summary."""
+    f = tmp_path / "m.csv"
+    f.write_text(
+        "source_id,device,device_count,interconnect,model,quant,backend,batch,prompt_tokens,gen_tokens,metric,value\n"
+        "mine,RTX 4090,,,Llama 3 8B,Q4_K_M,llama.cpp (CUDA),1,0,128,decode_tok_s,128\n"
+        "mine,RTX 4090,2,PCIe 4.0 x16,Llama 3 70B,Q4_K_M,llama.cpp (CUDA),1,0,128,decode_tok_s,19\n"
+    )
+    r = invoke("validate", "--measurements", str(f), "--json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert [x["device_count"] for x in data["rows"]] == [1, 2]
+    assert data["summary"]["multi_device"]["n"] == 1
+
+
 def test_validate_rejects_a_file_of_another_shape(tmp_path):
     f = tmp_path / "x.csv"
     f.write_text("a,b\n1,2\n")
