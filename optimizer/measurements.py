@@ -58,6 +58,17 @@ def power_limit_w(text: str) -> float | None:
     return min(found) if found else None
 
 
+# speculative decoding (MTP heads, a draft model, EAGLE) emits several tokens per verified step: a
+# plain decode model does not predict its rate, unless the row says it ran without it
+_SPECULATIVE = re.compile(r"\bMTP\b|speculative|draft model|\bEAGLE\b|nextn", re.I)
+_NOT_SPECULATIVE = re.compile(r"\bno (?:MTP|speculative|drafter|draft)|without (?:MTP|speculative)|target.only", re.I)
+
+
+def speculative(text: str) -> bool:
+    """True when a row's text says its decode used speculative decoding (and does not deny it)."""
+    return bool(_SPECULATIVE.search(text)) and not _NOT_SPECULATIVE.search(text)
+
+
 # a decode row whose source says it followed a long prompt of unstated length: its context is unknown
 _LONG_UNSTATED_CONTEXT = re.compile(r"decode after a long prompt|not read as a short-context decode", re.I)
 _CLUSTER = re.compile(r"(\d+)\s*x\s*(\d+)\s*GB", re.IGNORECASE)
@@ -182,6 +193,8 @@ def _map_row(row: dict[str, Any]) -> MappedRow | Rejected:
         return Rejected(
             rid, src, metric, f"run at a {limit:g} W power limit (rated {dev.entry.tdp_w:g} W); not comparable"
         )
+    if metric in ("decode_tok_s", "total_throughput_tok_s") and speculative(f"{row.get('backend', '')} {text}"):
+        return Rejected(rid, src, metric, "decoded with speculative decoding (several tokens per step); not comparable")
     if metric == "decode_tok_s":
         if _num(row.get("prompt_tokens")) is None and _LONG_UNSTATED_CONTEXT.search(text):
             return Rejected(rid, src, metric, "decode after a long prompt of unstated length; not comparable")

@@ -310,3 +310,30 @@ def test_power_limit_is_read_in_the_forms_publishers_write_it(text, watts):
     from optimizer.measurements import power_limit_w
 
     assert power_limit_w(text) == watts
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("TensorRT-LLM PyTorch workflow (TP8, EP2, MTP num_nextn_predict_layers=3)", True),
+        ("SGLang with EAGLE-3 speculative decoding, 3 draft tokens", True),
+        ("vLLM with a draft model (Llama 3.2 1B)", True),
+        ("llama-server timings after a 731-token prompt (baseline, no MTP)", False),
+        ("prompt_n 731 (no speculative decoding, baseline mode)", False),
+        ("bench/results/mtp/REPORT.md > Target only (t/s); EXO single node, no drafter", False),
+        ("llama-bench tg128, -fa 1", False),
+    ],
+)
+def test_speculative_decoding_is_recognised_unless_the_row_denies_it(text, expected):
+    from optimizer.measurements import speculative
+
+    assert speculative(text) is expected
+
+
+def test_speculative_decode_rows_are_listed_as_not_comparable():
+    """A decode rate from MTP/EAGLE verifies several tokens per step; a one-token-per-step model must
+    not be scored against it (P39: DeepSeek-R1 min-latency runs on 8x B200 and 8x H200)."""
+    from optimizer.validate import builtin_measurements, validate
+
+    report = validate(builtin_measurements(), source="P39_TRTLLM_DSR1_MINLAT_DOC")
+    assert report.rows and all(r.status == "not-comparable" and "speculative" in r.reason for r in report.rows)
