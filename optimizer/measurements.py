@@ -37,7 +37,10 @@ COLUMNS = [
     "value",
     "notes",
 ]
-COMPARABLE_METRICS = ("decode_tok_s", "prefill_tok_s", "ttft_s", "total_throughput_tok_s")
+COMPARABLE_METRICS = ("decode_tok_s", "prefill_tok_s", "ttft_s", "total_throughput_tok_s", "tpot_ms")
+# a mean time per output token (TPOT, ITL) of one stream is its decode rate in other units: such rows
+# keep the source's milliseconds in the file and are read as 1000 / TPOT tokens/s
+PER_TOKEN_LATENCY_METRICS = ("tpot_ms",)
 # Words in a row's notes that mark a value the source itself distrusts or has superseded (an older
 # runtime version measured for comparison); such rows are shown but neither fitted nor summarised.
 FLAG_WORDS = ("anomal", "before the pr", "superseded", "hit oom", "out of memory")
@@ -193,6 +196,8 @@ def _map_row(row: dict[str, Any]) -> MappedRow | Rejected:
         return Rejected(
             rid, src, metric, f"run at a {limit:g} W power limit (rated {dev.entry.tdp_w:g} W); not comparable"
         )
+    if metric in PER_TOKEN_LATENCY_METRICS:
+        metric, value = "decode_tok_s", 1000.0 / value
     if metric in ("decode_tok_s", "total_throughput_tok_s") and speculative(f"{row.get('backend', '')} {text}"):
         return Rejected(rid, src, metric, "decoded with speculative decoding (several tokens per step); not comparable")
     if metric == "decode_tok_s":

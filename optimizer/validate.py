@@ -127,7 +127,8 @@ def _row(raw: dict, mapped: MappedRow | Rejected, predict_fn: Callable[[MappedRo
         "quant": str(raw.get("quant", "")),
         "runtime": str(raw.get("backend", "")),
         "device_count": _device_count(raw, mapped),
-        "metric": str(raw.get("metric", "")),
+        # a mapped row reports the metric it was read as (a TPOT row as its decode rate)
+        "metric": mapped.metric if isinstance(mapped, MappedRow) else str(raw.get("metric", "")),
         "batch": str(raw.get("batch", "")),
     }
     measured = pd.to_numeric(raw.get("value"), errors="coerce")

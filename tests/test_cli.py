@@ -256,6 +256,21 @@ def test_validate_counts_multi_device_rows_when_the_count_column_has_blanks(tmp_
     assert data["summary"]["multi_device"]["n"] == 1
 
 
+def test_validate_reads_a_time_per_output_token_as_the_decode_rate(tmp_path):
+    """TPOT 7.8 ms is 128.2 tok/s of one stream: scored against the predicted decode rate."""
+    f = tmp_path / "m.csv"
+    f.write_text(
+        "source_id,device,device_count,model,quant,backend,batch,prompt_tokens,gen_tokens,metric,value\n"
+        "mine,RTX 4090,1,Llama 3 8B,Q4_K_M,llama.cpp (CUDA),1,0,128,tpot_ms,7.8\n"
+        "mine,RTX 4090,1,Llama 3 8B,Q4_K_M,llama.cpp (CUDA),1,0,128,decode_tok_s,128.2\n"
+    )
+    r = invoke("validate", "--measurements", str(f), "--json")
+    assert r.exit_code == 0, r.output
+    tpot, rate = json.loads(r.output)["rows"]
+    assert tpot["metric"] == "decode_tok_s" and tpot["measured"] == pytest.approx(128.2, abs=0.1)
+    assert tpot["predicted"] == rate["predicted"] and tpot["ape"] == pytest.approx(rate["ape"], abs=1e-3)
+
+
 def test_validate_rejects_a_file_of_another_shape(tmp_path):
     f = tmp_path / "x.csv"
     f.write_text("a,b\n1,2\n")
