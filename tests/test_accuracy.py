@@ -337,3 +337,19 @@ def test_speculative_decode_rows_are_listed_as_not_comparable():
 
     report = validate(builtin_measurements(), source="P39_TRTLLM_DSR1_MINLAT_DOC")
     assert report.rows and all(r.status == "not-comparable" and "speculative" in r.reason for r in report.rows)
+
+
+def test_vllm_and_sglang_borrow_each_others_collective_cost_but_not_tensorrt_llm():
+    """SGLang's custom all-reduce is adapted from vLLM's: with no fitted cost of its own, one engine
+    uses the other's (same backend, same link class); an own fitted value wins; TensorRT-LLM keeps
+    the prior."""
+    h100 = CAT.devices["h100-sxm"]
+
+    def cost(runtime: str) -> float:
+        return efficiency.collective_overhead_s(CAT.runtimes[runtime], "nvlink", h100) * 1e6
+
+    with efficiency.using_constants({"collective_overhead_us": {"sglang-cuda|local": 44.0}}):
+        assert cost("vllm") == pytest.approx(44.0) and cost("sglang") == pytest.approx(44.0)
+        assert cost("tensorrt-llm") == pytest.approx(efficiency.COLLECTIVE_PRIOR_US["local"])
+    with efficiency.using_constants({"collective_overhead_us": {"sglang-cuda|local": 44.0, "vllm-cuda|local": 30.0}}):
+        assert cost("vllm") == pytest.approx(30.0)

@@ -330,8 +330,20 @@ def hop_overhead_s(runtime: Runtime, link_kind: str, device: Device | None = Non
     return fitted.get(hop_key(runtime, link_kind, device), HOP_PRIOR_US[link_class(link_kind)]) * 1e-6
 
 
+# SGLang's custom all-reduce is adapted from vLLM's (sglang python/sglang/srt/distributed/
+# device_communicators/custom_all_reduce.py: "Adapted from .../vllm/blob/v0.6.4.post1/vllm/distributed/
+# device_communicators/custom_all_reduce.py"): an engine with no fitted collective cost borrows its
+# peer's for the same backend and link class before falling back to the prior.
+COLLECTIVE_PEER_ENGINE = {"vllm": "sglang", "sglang": "vllm"}
+
+
 def collective_overhead_s(runtime: Runtime, link_kind: str, device: Device | None = None) -> float:
     """Fixed software cost of one all-reduce / all-to-all call over a link of this kind (kernel
     launches, synchronisation, the network stack), fitted per engine and link class."""
     fitted = _fitted().get("collective_overhead_us", {})
-    return fitted.get(hop_key(runtime, link_kind, device), COLLECTIVE_PRIOR_US[link_class(link_kind)]) * 1e-6
+    key = hop_key(runtime, link_kind, device)
+    engine = ENGINE_ALIASES.get(runtime.engine, runtime.engine)
+    peer = COLLECTIVE_PEER_ENGINE.get(engine)
+    if key not in fitted and peer is not None and key.startswith(engine):
+        key = peer + key[len(engine) :]
+    return fitted.get(key, COLLECTIVE_PRIOR_US[link_class(link_kind)]) * 1e-6
