@@ -353,3 +353,25 @@ def test_vllm_and_sglang_borrow_each_others_collective_cost_but_not_tensorrt_llm
         assert cost("tensorrt-llm") == pytest.approx(efficiency.COLLECTIVE_PRIOR_US["local"])
     with efficiency.using_constants({"collective_overhead_us": {"sglang-cuda|local": 44.0, "vllm-cuda|local": 30.0}}):
         assert cost("vllm") == pytest.approx(30.0)
+
+
+def _with_overheads(**extra_us: float) -> dict:
+    """The committed constants with ``extra_us`` added to every group's fixed costs (microseconds)."""
+    constants = efficiency.fitted_constants()
+    for g in constants["groups"].values():
+        for key, us in extra_us.items():
+            g[key] = g.get(key, 0.0) + us
+    return constants
+
+
+def test_a_pipeline_pays_the_per_token_cost_once_not_once_per_stage(run):
+    """Graph launch, sampling and synchronisation run once per token; a later stage adds only its
+    layers and the hand-off. One more millisecond of per-token cost slows a four-GPU pipeline by one
+    millisecond per token, not four."""
+    setup = dict(
+        model="llama-3-70b", quant="q4_k_m", runtime="llama.cpp-cuda", devices=[{"name": "rtx-4090", "count": 4}]
+    )
+    base = 1.0 / run(**setup, strategy="pipeline").system.decode_tok_s
+    with efficiency.using_constants(_with_overheads(token_overhead_us=1000.0)):
+        slower = 1.0 / run(**setup, strategy="pipeline").system.decode_tok_s
+    assert slower - base == pytest.approx(1e-3, rel=0.02)

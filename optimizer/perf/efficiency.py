@@ -18,6 +18,7 @@ Model (per device, per token step):
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -287,6 +288,11 @@ def effective_bandwidth_gb_s(device: Device, eff: Efficiency, batch: int = 1) ->
     bounded by the SMs while the runtime runs matrix-vector kernels."""
     dram = device.bandwidth_gb_s * eff.bw_eff
     return combine_limits(dram, eff.sm_bw_gb_s) if batch <= SM_LIMIT_MAX_BATCH else dram
+
+
+def fitted_constants() -> dict:
+    """A deep copy of the constants in force, to edit for a what-if run under ``using_constants``."""
+    return copy.deepcopy(_fitted())
 
 
 def fitted_metadata() -> dict:

@@ -8,8 +8,9 @@ Model (one builder per concern, in the style of OR-Tools' samples):
   on ``~used[i]``.
 * Memory: reserve + layers x per-layer GB + embedding if first + head if last <= usable GB.
 * Time: ``busy[i] >= memory-bound time`` and ``>= compute-bound time``; stage time = busy +
-  per-layer and per-token overheads. Objectives: single-stream decode (sum of stage times and hops),
-  pipelined throughput (slowest stage), or prefill (sum of prefill stage times and hops).
+  per-layer overheads, + the per-token overhead on the first stage only (it runs once per token).
+  Objectives: single-stream decode (sum of stage times and hops), pipelined throughput (slowest
+  stage), or prefill (sum of prefill stage times and hops).
 * Identical devices joined by identical links are interchangeable: their layer counts are ordered.
 Times are integers in nanoseconds and memory in MB: each coefficient is off by at most half a unit,
 so a stage's time by at most layers / 2 ns (under 0.1 us for any real model) - far below 1%.
@@ -111,7 +112,7 @@ def solve_placement(
     _add_layer_count(model, layers, used, L)
     _add_order_circuit(model, used, start, end, arcs)
     _add_memory(model, coef, layers, used, start, end)
-    stage_time = _add_stage_times(model, coef, layers, used, end, L, objective)
+    stage_time = _add_stage_times(model, coef, layers, start, end, L, objective)
     hop_cost = {(i, j): _ns(hop_s(rp, rp.devices[i], rp.devices[j], coef[i])) for (i, j) in arcs}
     hops = sum(hop_cost[k] * arcs[k] for k in arcs)
     for cls in _interchangeable(rp):
@@ -195,7 +196,7 @@ def _add_memory(model: cp_model.CpModel, coef: list[StageCoefficients], layers, 
         ).with_name(f"memory_{i}")
 
 
-def _add_stage_times(model, coef, layers, used, end, total_layers, objective) -> list:  # type: ignore[no-untyped-def]
+def _add_stage_times(model, coef, layers, start, end, total_layers, objective) -> list:  # type: ignore[no-untyped-def]
     times = []
     for i, c in enumerate(coef):
         t = model.new_int_var(0, 10**15, f"stage_time_{i}")
@@ -205,7 +206,8 @@ def _add_stage_times(model, coef, layers, used, end, total_layers, objective) ->
             busy = model.new_int_var(0, 10**15, f"busy_{i}")
             model.add(busy >= _ns(c.mem_s_per_layer) * layers[i] + _ns(c.head_mem_s) * end[i])
             model.add(busy >= _ns(c.comp_s_per_layer) * layers[i] + _ns(c.head_comp_s) * end[i])
-            model.add(t == busy + _ns(c.layer_overhead_s) * layers[i] + _ns(c.token_overhead_s) * used[i])
+            # the per-token host work is paid once, by the stage that starts the chain
+            model.add(t == busy + _ns(c.layer_overhead_s) * layers[i] + _ns(c.token_overhead_s) * start[i])
         times.append(t)
     return times
 
