@@ -63,13 +63,22 @@ def power_limit_w(text: str) -> float | None:
 
 # speculative decoding (MTP heads, a draft model, EAGLE) emits several tokens per verified step: a
 # plain decode model does not predict its rate, unless the row says it ran without it
-_SPECULATIVE = re.compile(r"\bMTP\b|speculative|draft model|\bEAGLE\b|nextn", re.I)
-_NOT_SPECULATIVE = re.compile(r"\bno (?:MTP|speculative|drafter|draft)|without (?:MTP|speculative)|target.only", re.I)
+_SPEC_WORD = r"(?:MTP|speculative(?: decoding)?|drafter|draft(?: model)?|eagle-?\d*|dflash|medusa)"
+_SPECULATIVE = re.compile(
+    r"\bMTP\b|speculative|draft(?:er|[-_ ]?model|[-_ ]tokens?)|\beagle-?\d*\b|medusa|nextn|prompt.lookup|dflash",
+    re.I,
+)
+_NOT_SPECULATIVE = re.compile(  # "no MTP/speculative flags", "non-DFlash", "MTP disabled", "nextn...=0"
+    rf"\b(?:no|without|non-?)\s*{_SPEC_WORD}(?:\s*/\s*{_SPEC_WORD})*\b"
+    rf"|{_SPEC_WORD}\s*(?:disabled|off|=\s*0)|nextn_predict_layers\s*=\s*0|target.only",
+    re.I,
+)
 
 
 def speculative(text: str) -> bool:
-    """True when a row's text says its decode used speculative decoding (and does not deny it)."""
-    return bool(_SPECULATIVE.search(text)) and not _NOT_SPECULATIVE.search(text)
+    """True when a row's text says its decode used speculative decoding: a mention of it that the
+    text does not deny in place ("no MTP", "speculative decoding off", "nextn_predict_layers=0")."""
+    return bool(_SPECULATIVE.search(_NOT_SPECULATIVE.sub(" ", text)))
 
 
 # a decode row whose source says it followed a long prompt of unstated length: its context is unknown
@@ -196,9 +205,11 @@ def _map_row(row: dict[str, Any]) -> MappedRow | Rejected:
         return Rejected(
             rid, src, metric, f"run at a {limit:g} W power limit (rated {dev.entry.tdp_w:g} W); not comparable"
         )
-    if metric in PER_TOKEN_LATENCY_METRICS:
-        metric, value = "decode_tok_s", 1000.0 / value
-    if metric in ("decode_tok_s", "total_throughput_tok_s") and speculative(f"{row.get('backend', '')} {text}"):
+    if metric in PER_TOKEN_LATENCY_METRICS:  # one stream's time per token; a batch runs that many streams
+        metric, value = "decode_tok_s", 1000.0 / value * max(1, int(_num(batch_raw) or 1))
+    if metric in ("decode_tok_s", "total_throughput_tok_s") and speculative(
+        f"{row.get('backend', '')} {row.get('notes', '')}"  # not the locator: file paths like .../mtp/REPORT.md
+    ):
         return Rejected(rid, src, metric, "decoded with speculative decoding (several tokens per step); not comparable")
     if metric == "decode_tok_s":
         if _num(row.get("prompt_tokens")) is None and _LONG_UNSTATED_CONTEXT.search(text):

@@ -17,7 +17,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from optimizer.analyze import analyze
-from optimizer.measurements import MappedRow, Rejected, load_measurements, map_row
+from optimizer.measurements import PER_TOKEN_LATENCY_METRICS, MappedRow, Rejected, load_measurements, map_row
 from optimizer.perf import efficiency
 from optimizer.problem import ProblemError
 
@@ -221,8 +221,9 @@ def _filter(df: pd.DataFrame, source: str | None, device: str | None, metric: st
         df = df[df["source_id"].astype(str).str.contains(source, case=False, regex=False)]
     if device:
         df = df[df["device"].astype(str).str.contains(device, case=False, regex=False)]
-    if metric:
-        df = df[df["metric"].astype(str) == metric]
+    if metric:  # a decode filter keeps the TPOT rows, which are read as decode rates
+        wanted = {metric, *PER_TOKEN_LATENCY_METRICS} if metric == "decode_tok_s" else {metric}
+        df = df[df["metric"].astype(str).isin(wanted)]
     return df
 
 

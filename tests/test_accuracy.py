@@ -321,8 +321,17 @@ def test_power_limit_is_read_in_the_forms_publishers_write_it(text, watts):
         ("vLLM with a draft model (Llama 3.2 1B)", True),
         ("llama-server timings after a 731-token prompt (baseline, no MTP)", False),
         ("prompt_n 731 (no speculative decoding, baseline mode)", False),
-        ("bench/results/mtp/REPORT.md > Target only (t/s); EXO single node, no drafter", False),
+        ("EXO (single node, no drafter); target-only median", False),
+        ("Rapid-MLX (MLX), baseline (non-DFlash) rate", False),
+        ("launch --tp 8 with no MTP/speculative flags", False),
         ("llama-bench tg128, -fa 1", False),
+        ("SGLang --speculative-algorithm EAGLE3, accept length 2.6", True),
+        ("ds4 with DFlash drafting", True),
+        ("3 draft tokens per step", True),
+        ("MTP disabled for this run", False),
+        ("TensorRT-LLM, num_nextn_predict_layers=0", False),
+        ("speculative decoding off", False),
+        ("EAGLE-3 run: 70 tok/s; second run (no speculative decoding): 45 tok/s", True),
     ],
 )
 def test_speculative_decoding_is_recognised_unless_the_row_denies_it(text, expected):

@@ -269,6 +269,22 @@ def test_validate_reads_a_time_per_output_token_as_the_decode_rate(tmp_path):
     tpot, rate = json.loads(r.output)["rows"]
     assert tpot["metric"] == "decode_tok_s" and tpot["measured"] == pytest.approx(128.2, abs=0.1)
     assert tpot["predicted"] == rate["predicted"] and tpot["ape"] == pytest.approx(rate["ape"], abs=1e-3)
+    r = invoke("validate", "--measurements", str(f), "--metric", "decode_tok_s", "--json")
+    assert len(json.loads(r.output)["rows"]) == 2, "a decode filter keeps the TPOT row"
+
+
+def test_validate_reads_a_batched_tpot_as_the_batch_s_rate(tmp_path):
+    """At batch 4, each stream's 20 ms per token is 200 tok/s for the batch: scored against the
+    batch's predicted rate, like a batched decode_tok_s row."""
+    f = tmp_path / "m.csv"
+    f.write_text(
+        "source_id,device,device_count,model,quant,backend,batch,prompt_tokens,gen_tokens,metric,value\n"
+        "mine,RTX 4090,1,Llama 3 8B,Q4_K_M,llama.cpp (CUDA),4,0,128,tpot_ms,20\n"
+        "mine,RTX 4090,1,Llama 3 8B,Q4_K_M,llama.cpp (CUDA),4,0,128,decode_tok_s,200\n"
+    )
+    r = invoke("validate", "--measurements", str(f), "--json")
+    tpot, rate = json.loads(r.output)["rows"]
+    assert tpot["measured"] == pytest.approx(200.0) and tpot["predicted"] == rate["predicted"]
 
 
 def test_validate_rejects_a_file_of_another_shape(tmp_path):

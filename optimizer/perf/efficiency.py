@@ -345,7 +345,9 @@ COLLECTIVE_PEER_ENGINE = {"vllm": "sglang", "sglang": "vllm"}
 
 def collective_overhead_s(runtime: Runtime, link_kind: str, device: Device | None = None) -> float:
     """Fixed software cost of one all-reduce / all-to-all call over a link of this kind (kernel
-    launches, synchronisation, the network stack), fitted per engine and link class."""
+    launches, synchronisation, the network stack), fitted per engine and link class; vLLM and
+    SGLang borrow each other's (inside a box both run the same custom all-reduce, across boxes both
+    call NCCL)."""
     fitted = _fitted().get("collective_overhead_us", {})
     key = hop_key(runtime, link_kind, device)
     engine = ENGINE_ALIASES.get(runtime.engine, runtime.engine)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from catalog.schema import Link
@@ -230,15 +230,16 @@ def decode_chain(rp: ResolvedProblem, spec: PlanSpec, placed: list[Placed], cont
         stage_collective_s(rp, st, spec.split, batch, "decode", _op_overhead(rp, st, lead[k]))
         for k, st in enumerate(spec.stages)
     ]
+    # the per-token host work (graph launch, sampling, synchronisation) runs once per token, paid by
+    # the first stage's runtime (the one that starts each token); later stages run their layers, and
+    # their hand-off is the hop's cost. A modelling choice: with mixed runtimes the order matters a little.
+    steps = [
+        replace(s, overhead_s=s.overhead_s - p.eff.token_overhead_s) if p.stage > 0 else s
+        for p, s in zip(placed, steps, strict=True)
+    ]
     stage_s = []
     for k in range(len(spec.stages)):
-        # the per-token host work (graph launch, sampling, synchronisation) runs once per token: the
-        # first stage pays it, later stages only their layers (their hand-off is the hop's cost)
-        members = [
-            s.total_s - (p.eff.token_overhead_s if k > 0 else 0.0)
-            for p, s in zip(placed, steps, strict=True)
-            if p.stage == k
-        ]
+        members = [s.total_s for p, s in zip(placed, steps, strict=True) if p.stage == k]
         stage_s.append(max(members) + collective[k])
     links = _hops(rp, spec.stages)
     first_of = {p.stage: p for p in reversed(placed)}
@@ -648,8 +649,8 @@ def _system_bottleneck(
         if kind == "memory-bandwidth" and efficiency.sm_limit_applies(p.inst.device, p.eff, batch):
             what += " (limited by its SMs' loads in flight, not by DRAM)"
         shares.append((busy, kind, what, None))
-        fixed = s.overhead_s - (p.eff.token_overhead_s if k > 0 else 0.0)  # the first stage pays the per-token work
-        shares.append((fixed, "overhead", f"per-token runtime overhead on {p.inst.label}", None))
+        what = "per-token runtime overhead" if k == 0 else "per-layer runtime overhead"  # see decode_chain
+        shares.append((s.overhead_s, "overhead", f"{what} on {p.inst.label}", None))
     for i, t in enumerate(chain.hop_s):
         shares.append((t, "interconnect", f"pipeline hop {i + 1}", ("hop", i)))
     for k, t in enumerate(chain.collective_s):
