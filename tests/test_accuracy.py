@@ -207,7 +207,6 @@ def test_hop_costs_inside_a_box_are_kept_per_backend():
         ("rtx-6000-ada", 364.2, 364.2),  # full-rate FP32 accumulate: both figures coincide
         ("h100-sxm", 989.0, 989.0),  # not a GA10x/AD10x/GB20x SM: the sheet's figure for everyone
         ("a10g", 126.1, 31.52),  # no tensor figure on the sheet: the SM's FP16-accumulate rate still holds
-        ("dgx-spark", 124.0, 100.0),  # GB10 is compute capability 12.1, a GB20x-generation SM
     ],
 )
 def test_fp16_accumulate_peak_is_four_times_fp32_on_ga10x_ad10x_gb20x(device, llama_cpp, vllm):

@@ -38,9 +38,7 @@ _DTYPE_FALLBACK: dict[str, tuple[str, ...]] = {
 # half that on GeForce and on some professional cards too (L40: 181 vs 90.5 FP32; RTX PRO 4000/4500
 # Blackwell). ggml's CUDA GEMMs accumulate in FP16; PyTorch-based engines (vLLM, SGLang, TensorRT-LLM)
 # accumulate in FP32 and get the datasheet figure.
-# GB10 (DGX Spark) is compute capability 12.1, the GB20x SM generation (12.0): 4 x its 31 TFLOPS FP32
-# is 124, the 125 that NVIDIA's 1 PFLOPS sparse FP4 gives in the usual 2x steps (sheet: 100, EXO's figure).
-FP16_ACC_FAMILIES = frozenset({"nvidia-ampere", "nvidia-ada", "nvidia-blackwell", "nvidia-gb10"})
+FP16_ACC_FAMILIES = frozenset({"nvidia-ampere", "nvidia-ada", "nvidia-blackwell"})
 FP16_ACC_OVER_FP32: dict[str, float] = {"fp16": 4.0, "fp8": 8.0}  # BF16 always accumulates in FP32
 FP16_ACCUMULATE_ENGINES = frozenset({"llama.cpp", "ollama", "lm-studio"})
 
