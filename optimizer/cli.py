@@ -275,7 +275,9 @@ def auto(problem_file: str | None, as_json: bool, objective: str, time_limit: fl
 @click.option("--source", help="Only rows whose source_id contains this text.")
 @click.option("--device", help="Only rows whose device name contains this text.")
 @click.option(
-    "--metric", type=click.Choice(["decode_tok_s", "prefill_tok_s", "ttft_s", "total_throughput_tok_s", "tpot_ms"])
+    "--metric",
+    type=click.Choice(["decode_tok_s", "prefill_tok_s", "ttft_s", "total_throughput_tok_s", "tpot_ms"]),
+    help="Only rows of this metric (decode_tok_s includes the TPOT rows, read as decode rates).",
 )
 @click.option("--cv", is_flag=True, help="Also cross-validate: leave one source out, leave one device family out.")
 @click.option("--csv", "csv_out", type=click.Path(dir_okay=False), help="Write per-row results to this CSV.")
