@@ -223,18 +223,26 @@ def test_analyze_strategy_auto_on_one_device_kind_with_known_measurements():
     assert data["benchmarks"], "the known RTX 4090 measurements are shown"
 
 
-def test_validate_own_csv_with_bad_rows(tmp_path):
+MEASUREMENT_HEADER = "source_id,device,device_count,model,quant,backend,batch,prompt_tokens,gen_tokens,metric,value"
+
+
+def validate_csv(tmp_path, *lines: str, header: str = MEASUREMENT_HEADER, options: tuple[str, ...] = ()) -> dict:
+    """`mlba validate --json` on a measurements file of ``lines`` under ``header``."""
     f = tmp_path / "m.csv"
-    f.write_text(
-        "source_id,device,device_count,model,quant,backend,batch,prompt_tokens,gen_tokens,metric,value\n"
-        "mine,RTX 4090,1,Llama 3 8B,Q4_K_M,llama.cpp (CUDA),1,0,128,decode_tok_s,128\n"
-        "mine,RTX 4090,0,Llama 3 8B,Q4_K_M,llama.cpp (CUDA),1,0,128,decode_tok_s,128\n"
-        "mine,RTX 4090,1,Llama 3 8B,Q4_K_M,llama.cpp (CUDA),1,-5,128,decode_tok_s,128\n"
-        "mine,Warp Core,1,Llama 3 8B,Q4_K_M,llama.cpp (CUDA),1,0,128,decode_tok_s,128\n"
-    )
-    r = invoke("validate", "--measurements", str(f), "--json")
+    f.write_text("\n".join((header, *lines)) + "\n")
+    r = invoke("validate", "--measurements", str(f), *options, "--json")
     assert r.exit_code == 0, r.output
-    rows = json.loads(r.output)["rows"]
+    return json.loads(r.output)
+
+
+def test_validate_own_csv_with_bad_rows(tmp_path):
+    rows = validate_csv(
+        tmp_path,
+        "mine,RTX 4090,1,Llama 3 8B,Q4_K_M,llama.cpp (CUDA),1,0,128,decode_tok_s,128",
+        "mine,RTX 4090,0,Llama 3 8B,Q4_K_M,llama.cpp (CUDA),1,0,128,decode_tok_s,128",
+        "mine,RTX 4090,1,Llama 3 8B,Q4_K_M,llama.cpp (CUDA),1,-5,128,decode_tok_s,128",
+        "mine,Warp Core,1,Llama 3 8B,Q4_K_M,llama.cpp (CUDA),1,0,128,decode_tok_s,128",
+    )["rows"]
     assert rows[0]["status"] == "ok" and abs(rows[0]["ape"]) < 0.3
     assert [x["status"] for x in rows[1:]] == ["unmapped", "unmapped", "unmapped"]
     assert all(x["reason"] for x in rows[1:])
@@ -243,47 +251,37 @@ def test_validate_own_csv_with_bad_rows(tmp_path):
 def test_validate_counts_multi_device_rows_when_the_count_column_has_blanks(tmp_path):
     """A blank in device_count makes pandas read the column as floats (2.0): the row still ran on two
     GPUs and belongs to the multi-device summary."""
-    f = tmp_path / "m.csv"
-    f.write_text(
-        "source_id,device,device_count,interconnect,model,quant,backend,batch,prompt_tokens,gen_tokens,metric,value\n"
-        "mine,RTX 4090,,,Llama 3 8B,Q4_K_M,llama.cpp (CUDA),1,0,128,decode_tok_s,128\n"
-        "mine,RTX 4090,2,PCIe 4.0 x16,Llama 3 70B,Q4_K_M,llama.cpp (CUDA),1,0,128,decode_tok_s,19\n"
+    data = validate_csv(
+        tmp_path,
+        "mine,RTX 4090,,,Llama 3 8B,Q4_K_M,llama.cpp (CUDA),1,0,128,decode_tok_s,128",
+        "mine,RTX 4090,2,PCIe 4.0 x16,Llama 3 70B,Q4_K_M,llama.cpp (CUDA),1,0,128,decode_tok_s,19",
+        header=MEASUREMENT_HEADER.replace("device_count,", "device_count,interconnect,"),
     )
-    r = invoke("validate", "--measurements", str(f), "--json")
-    assert r.exit_code == 0, r.output
-    data = json.loads(r.output)
     assert [x["device_count"] for x in data["rows"]] == [1, 2]
     assert data["summary"]["multi_device"]["n"] == 1
 
 
 def test_validate_reads_a_time_per_output_token_as_the_decode_rate(tmp_path):
     """TPOT 7.8 ms is 128.2 tok/s of one stream: scored against the predicted decode rate."""
-    f = tmp_path / "m.csv"
-    f.write_text(
-        "source_id,device,device_count,model,quant,backend,batch,prompt_tokens,gen_tokens,metric,value\n"
-        "mine,RTX 4090,1,Llama 3 8B,Q4_K_M,llama.cpp (CUDA),1,0,128,tpot_ms,7.8\n"
-        "mine,RTX 4090,1,Llama 3 8B,Q4_K_M,llama.cpp (CUDA),1,0,128,decode_tok_s,128.2\n"
+    lines = (
+        "mine,RTX 4090,1,Llama 3 8B,Q4_K_M,llama.cpp (CUDA),1,0,128,tpot_ms,7.8",
+        "mine,RTX 4090,1,Llama 3 8B,Q4_K_M,llama.cpp (CUDA),1,0,128,decode_tok_s,128.2",
     )
-    r = invoke("validate", "--measurements", str(f), "--json")
-    assert r.exit_code == 0, r.output
-    tpot, rate = json.loads(r.output)["rows"]
+    tpot, rate = validate_csv(tmp_path, *lines)["rows"]
     assert tpot["metric"] == "decode_tok_s" and tpot["measured"] == pytest.approx(128.2, abs=0.1)
     assert tpot["predicted"] == rate["predicted"] and tpot["ape"] == pytest.approx(rate["ape"], abs=1e-3)
-    r = invoke("validate", "--measurements", str(f), "--metric", "decode_tok_s", "--json")
-    assert len(json.loads(r.output)["rows"]) == 2, "a decode filter keeps the TPOT row"
+    rows = validate_csv(tmp_path, *lines, options=("--metric", "decode_tok_s"))["rows"]
+    assert len(rows) == 2, "a decode filter keeps the TPOT row"
 
 
 def test_validate_reads_a_batched_tpot_as_the_batch_s_rate(tmp_path):
     """At batch 4, each stream's 20 ms per token is 200 tok/s for the batch: scored against the
     batch's predicted rate, like a batched decode_tok_s row."""
-    f = tmp_path / "m.csv"
-    f.write_text(
-        "source_id,device,device_count,model,quant,backend,batch,prompt_tokens,gen_tokens,metric,value\n"
-        "mine,RTX 4090,1,Llama 3 8B,Q4_K_M,llama.cpp (CUDA),4,0,128,tpot_ms,20\n"
-        "mine,RTX 4090,1,Llama 3 8B,Q4_K_M,llama.cpp (CUDA),4,0,128,decode_tok_s,200\n"
-    )
-    r = invoke("validate", "--measurements", str(f), "--json")
-    tpot, rate = json.loads(r.output)["rows"]
+    tpot, rate = validate_csv(
+        tmp_path,
+        "mine,RTX 4090,1,Llama 3 8B,Q4_K_M,llama.cpp (CUDA),4,0,128,tpot_ms,20",
+        "mine,RTX 4090,1,Llama 3 8B,Q4_K_M,llama.cpp (CUDA),4,0,128,decode_tok_s,200",
+    )["rows"]
     assert tpot["measured"] == pytest.approx(200.0) and tpot["predicted"] == rate["predicted"]
 
 
