@@ -6,12 +6,16 @@ Library side of ``benchmarks/fit_efficiency.py`` (which writes the committed con
 Model (physics first, few constants):
   decode  t = bytes_per_token / min~(peak_bw * eta_bw, sm_count * clock * sm_bw) + layers * c_layer + c_token
   prefill t = flops / (peak_flops * min~(eta_c, tdp * flops_per_w / peak_fp16)) + chunks * layers * c_prefill_layer
+              + (without flash attention) the score matrix's DRAM round trip (roofline.unfused_score_s, not fitted)
+              + (MoE) routed-expert flops / sustained * h / rows per expert GEMM (ubatch * top-k / experts)
+  h: per runtime with MoE prefill rows from two sources, the expert GEMM rows at which experts run at half rate.
   eta_bw = eta[runtime, quant kernel] * f[runtime, device family]     (f shrunk toward 1)
   eta_c  = etc[runtime, quant kernel] * g[runtime, device family]     (g shrunk toward 1)
   c_layer, c_token, c_prefill_layer: one each per runtime.
   sm_bw: per runtime, the bytes one NVIDIA SM draws per cycle with the loads the runtime's kernels
   keep in flight (Little's law); flops_per_w: per runtime, the tensor throughput a watt of rated
-  board power sustains. min~ is efficiency.combine_limits; both priors are "no limit".
+  board power sustains at full clocks. min~ is efficiency.combine_limits (in prefill below the knee the
+  rate falls with the square root of the power budget: roofline.power_bounded_share); both priors are "no limit".
   eta[runtime, kernel] is shrunk toward the runtime's typical eta (KERNEL_SHRINK); in decode each
   source's fixed costs carry a factor shrunk toward 1 (SOURCE_OVERHEAD_SHRINK) that predictions drop.
 Loss: squared log error, each source weighted equally (a source's rows share weight 1/sqrt(n)).
@@ -32,13 +36,14 @@ import numpy as np
 from optimizer.measurements import MappedRow
 from optimizer.perf.efficiency import combine_limits, hardware_limits_fitted_on, sm_ghz
 from optimizer.perf.memory import memory_use
-from optimizer.perf.pipeline import PREFILL_CHUNK
-from optimizer.perf.roofline import peak_tflops
+from optimizer.perf.roofline import peak_tflops, power_bounded_share, unfused_score_s
 from optimizer.perf.workload import (
     active_flops_per_token,
     attention_flops,
     decode_weight_bytes,
     kv_read_bytes,
+    routed_expert_flops_per_token,
+    tokens_per_expert,
     whole_model,
 )
 from optimizer.problem import resolve
@@ -50,6 +55,7 @@ SHRINK = 1.0  # pull of family multipliers toward 1 (log space), about residual 
 PRIOR_STRENGTH = 0.05  # pull of the overheads toward the priors below (they are weakly identified)
 PRIOR_LAYER_US = {"decode": 15.0, "prefill": 30.0}  # kernel launches per layer, a few us each
 PRIOR_TOKEN_US = 300.0  # sampling, graph launch, host sync per token
+PRIOR_MOE_HALF_TOKENS = 16.0  # expert GEMM rows at half rate: a tensor-core tile is 16-128 rows
 KERNEL_SHRINK = 0.5  # pull of a runtime's kernel efficiencies toward its typical one (log space); by CV, none -> 0.5:
 # LOFO decode 11.1% -> 10.5% (within 30% 79.6 -> 83.8%), LOSO 12.2% -> 12.8% (76.1 -> 80.2%), prefill LOSO 23.4 -> 21.2%
 SOURCE_OVERHEAD_SHRINK = 0.3  # pull of per-source overhead factors toward 1 (0 = none); by CV: 1.0 -> LOFO
@@ -80,6 +86,8 @@ class Obs:
     # the peak per unit of the hardware limit fitted per runtime (None: not an NVIDIA GPU): decode,
     # datasheet GB/s per SM x GHz (the SMs' loads in flight); prefill, FP16 TFLOPS per rated watt
     peak_per_limit: float | None = None
+    score_s: float = 0.0  # prefill without flash attention: the score matrix's DRAM round trip (physical)
+    expert_s: float = 0.0  # prefill of an MoE: routed-expert time at efficiency 1, per token of expert GEMM rows
 
 
 def observations(rows: list[MappedRow]) -> list[Obs]:
@@ -121,7 +129,9 @@ def observations(rows: list[MappedRow]) -> list[Obs]:
             matmul = n * active_flops_per_token(m, s)
             attn = attention_flops(m, s, n, w.cached_tokens)
             peak = peak_tflops(d, q.compute_dtype, inst.runtime.engine) * 1e12
-            chunks = max(1, math.ceil(n / PREFILL_CHUNK))
+            chunks = max(1, math.ceil(n / p.ubatch))
+            score = 0.0 if p.flash_attention else unfused_score_s(d, m, s, n, w.cached_tokens, p.ubatch)
+            routed = n * routed_expert_flops_per_token(m, s) / peak
             out.append(
                 Obs(
                     r,
@@ -136,6 +146,8 @@ def observations(rows: list[MappedRow]) -> list[Obs]:
                     peak_per_limit=(
                         peak_tflops(d, "fp16", inst.runtime.engine) / d.tdp_w if hardware_limits_fitted_on(d) else None
                     ),
+                    score_s=score,
+                    expert_s=routed / tokens_per_expert(m, min(n, p.ubatch)) if routed else 0.0,
                 )
             )
     counts: dict[str, int] = defaultdict(int)
@@ -144,6 +156,15 @@ def observations(rows: list[MappedRow]) -> list[Obs]:
     for o in out:
         o.weight = SECONDARY_WEIGHT.get(o.row.source_id, 1.0) / math.sqrt(counts[o.row.source_id + o.phase])
     return out
+
+
+def _runtimes_with_moe_prefill_evidence(obs: list[Obs]) -> list[str]:
+    """Runtimes with MoE prefill rows from enough sources to fit how expert GEMMs lose rate."""
+    sources: dict[str, set[str]] = defaultdict(set)
+    for o in obs:
+        if o.expert_s:
+            sources[o.row.runtime_key].add(o.row.source_id)
+    return sorted(rk for rk, s in sources.items() if len(s) >= MIN_SOURCES_FOR_OVERHEAD)
 
 
 def _runtimes_with_limit_evidence(obs: list[Obs]) -> list[str]:
@@ -243,6 +264,14 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
     # each runtime's typical kernel efficiency: its kernels' efficiencies are shrunk toward it, so a
     # kernel seen in two rows of one source cannot swing far
     rb_at = P.block(rks, eta0, upper=math.log(0.98) if decode else np.inf)
+    # prefill, per runtime with MoE rows: the expert GEMM rows at which routed experts run at half rate
+    moe_at = P.block(
+        [] if decode else _runtimes_with_moe_prefill_evidence(obs),
+        math.log(PRIOR_MOE_HALF_TOKENS),
+        strength=PRIOR_STRENGTH,
+        lower=math.log(0.1),
+        upper=math.log(4096.0),
+    )
     x0, prior, strength, lower, upper = P.arrays()
     combos = sorted({(o.row.runtime_key, o.kernel, o.row.device_family) for o in obs})
 
@@ -252,7 +281,8 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
             rk, fam = o.row.runtime_key, o.row.device_family
             eta = math.exp(x[ik[(rk, o.kernel)]] + x[jf[(rk, fam)]])
             if o.peak_per_limit is not None and rk in limit_at:  # the SMs (decode) or the power (prefill)
-                eta = combine_limits(eta, math.exp(x[limit_at[rk]]) / o.peak_per_limit)
+                limit = math.exp(x[limit_at[rk]]) / o.peak_per_limit
+                eta = combine_limits(eta, limit) if decode else power_bounded_share(eta, limit)
             if decode:
                 h = math.exp(x[hf[(rk, fam)]])
                 if srcs:
@@ -261,7 +291,13 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
                 t[n] = (o.unit_s + o.attn_s / math.exp(x[kv[rk]])) / eta + h * fixed
             else:
                 attn_eff = min(1.0, math.exp(x[second[rk]] + x[hf[(rk, fam)]]))
-                t[n] = o.unit_s / eta + o.attn_s / (eta * attn_eff) + o.chunks * o.layers * math.exp(x[layer[rk]])
+                moe = o.expert_s * math.exp(x[moe_at[rk]]) if rk in moe_at else 0.0
+                t[n] = (
+                    (o.unit_s + moe) / eta
+                    + o.attn_s / (eta * attn_eff)
+                    + o.score_s
+                    + o.chunks * o.layers * math.exp(x[layer[rk]])
+                )
         return t
 
     meas = np.array([o.measured_s for o in obs])
@@ -292,6 +328,7 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
         # kept only where the data pulled it below "no limit"
         "limit": {rk: round(math.exp(x[i]), 3) for rk, i in limit_at.items() if math.exp(x[i]) < 0.9 * lim_prior},
         "source_factor": {sid: round(math.exp(x[i]), 3) for sid, i in src_at.items()},
+        "moe_half_tokens": {rk: round(math.exp(x[i]), 2) for rk, i in moe_at.items()},
         "rows": [
             (o.row.row_id, o.row.source_id, phase, o.row.measured, float(p_), float(a))
             for o, p_, a in zip(obs, pred, ape, strict=True)
@@ -502,6 +539,7 @@ def fit(mapped: list[MappedRow]) -> dict:
     out = assemble(dec, pre, row_info)
     out["sm_bandwidth_gb_s"] = dec["limit"]
     out["tflops_per_watt"] = pre["limit"]
+    out["moe_prefill_half_tokens"] = pre["moe_half_tokens"]
     # diagnostics only (predictions use a typical source's overheads): each source's factor on them
     out["source_overhead_factor"] = dec["source_factor"]
     out["hop_overhead_us"], hop_rows = fit_hop_overheads(mapped, out)

@@ -86,7 +86,18 @@ def _overrides(**kw: Any) -> dict[str, Any]:
     data: dict[str, Any] = {}
     workload: dict[str, Any] = {}
     cost: dict[str, Any] = {}
-    for key in ("model", "quant", "runtime", "link", "strategy", "kv_quant", "topology", "rdma"):
+    for key in (
+        "model",
+        "quant",
+        "runtime",
+        "link",
+        "strategy",
+        "kv_quant",
+        "topology",
+        "rdma",
+        "flash_attention",
+        "ubatch",
+    ):
         if kw.get(key) is not None:
             data[key] = kw[key]
     if kw.get("device"):
@@ -169,6 +180,12 @@ def problem_options(fn):  # type: ignore[no-untyped-def]
         click.option("--batch", type=int, help="Concurrent sequences (default 1)."),
         click.option("--context", type=int, help="KV cache reserved per sequence (default prompt+gen)."),
         click.option("--kv-quant", type=click.Choice(["fp16", "bf16", "fp8", "q8_0", "q4_0"])),
+        click.option(
+            "--flash-attention/--no-flash-attention",
+            default=None,
+            help="Fused attention (default on; off = llama.cpp -fa 0, slower prefill at long prompts).",
+        ),
+        click.option("--ubatch", type=int, help="Prompt tokens per prefill micro-batch (llama.cpp -ub, default 512)."),
         click.option("--price-kwh", type=float, help="Electricity price, USD per kWh (default 0.15)."),
         click.option("--hours-per-day", type=float, help="Hours a day under load (default 24)."),
         click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables."),

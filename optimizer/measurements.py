@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +81,60 @@ def speculative(text: str) -> bool:
     """True when a row's text says its decode used speculative decoding: a mention of it that the
     text does not deny in place ("no MTP", "speculative decoding off", "nextn_predict_layers=0")."""
     return bool(_SPECULATIVE.search(_NOT_SPECULATIVE.sub(" ", text)))
+
+
+# llama.cpp's flash attention as rows state it: "-fa 1", "fa=1", "flash-attn on", "with flash attention";
+# "-fa 0", "FA-off", "flash attention off". ("DeepSeek-V4-Flash" is a model name, not the setting.)
+_FA_SETTING = re.compile(
+    r"(?:^|[\s;,(])-?fa\s*[=:]?\s*(?P<flag>[01]|on|off)\b"
+    r"|flash[- _]?att(?:n|ention)\s*[=:]?\s*(?P<word>on|off|enabled|disabled|[01])\b"
+    r"|\bFA[- ](?P<fa>on|off)\b"
+    r"|(?P<neg>without|no)\s+flash[- _]?att(?:n|ention)|(?P<pos>with)\s+flash[- _]?att(?:n|ention)",
+    re.I,
+)
+# llama.cpp turned flash attention on by default ("auto") with PR #15434, merged 2025-08-30; before
+# that -fa defaulted to off. A source built earlier that does not state -fa ran without it.
+LLAMA_CPP_FLASH_ATTENTION_DEFAULT_SINCE = "2025-09"
+
+
+def stated_flash_attention(text: str) -> bool | None:
+    """Whether a row's text says flash attention was on (True) or off (False); None if it does not."""
+    m = _FA_SETTING.search(text)
+    if m is None:
+        return None
+    value = (m.group("flag") or m.group("word") or m.group("fa") or "").lower()
+    return not (m.group("neg") or value in ("0", "off", "disabled"))
+
+
+_UBATCH = re.compile(r"n_ubatch\s*[=:]?\s*(\d+)|(?:^|[\s;,(])-ub\s*[=:]?\s*(\d+)|\bubatch\s*[=:]?\s*(\d+)", re.I)
+
+
+def stated_ubatch(text: str) -> int | None:
+    """The prefill micro-batch a row states ("n_ubatch 2048", "-ub 1024"), or None."""
+    m = _UBATCH.search(text)
+    return int(next(g for g in m.groups() if g)) if m else None
+
+
+@cache
+def source_dates() -> dict[str, str]:
+    """Build dates (YYYY-MM) of the built-in benchmark sources (catalog/data/benchmark_source_dates.csv)."""
+    path = resources.files("catalog").joinpath("data", "benchmark_source_dates.csv")
+    with resources.as_file(path) as p:
+        frame = pd.read_csv(p, dtype=str)
+    return dict(zip(frame["source_id"], frame["date"], strict=True))
+
+
+def row_flash_attention(text: str, engine: str, source_id: str) -> bool:
+    """Flash attention as the row ran it: stated, else llama.cpp's default at the source's build date
+    (on for a source of unknown date: today's default), else on (MLX, vLLM, SGLang, TensorRT-LLM
+    always fuse attention)."""
+    stated = stated_flash_attention(text)
+    if stated is not None:
+        return stated
+    if engine != "llama.cpp":
+        return True
+    built = source_dates().get(source_id)
+    return built is None or built >= LLAMA_CPP_FLASH_ATTENTION_DEFAULT_SINCE
 
 
 # a decode row whose source says it followed a long prompt of unstated length: its context is unknown
@@ -250,6 +306,8 @@ def _map_row(row: dict[str, Any]) -> MappedRow | Rejected:
             devices=specs,
             link=link,
             strategy=row_strategy(described, runtime.engine, count),  # type: ignore[arg-type]
+            flash_attention=row_flash_attention(f"{described} {row.get('source_locator', '')}", runtime.engine, src),
+            ubatch=stated_ubatch(described) or Problem.model_fields["ubatch"].default,
             workload=workload,
         )
     except (ValueError, ProblemError) as exc:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from catalog.resolve import UnknownNameError, resolver
 from catalog.schema import Device, Link, Model, Quant, Runtime
+from optimizer.perf.roofline import DEFAULT_UBATCH
 
 Strategy = Literal["pipeline", "auto", "exo", "tensor", "tp-pp", "data", "expert", "context", "pd-split"]
 KvQuant = Literal["fp16", "bf16", "fp8", "q8_0", "q4_0"]
@@ -138,6 +139,17 @@ class Problem(BaseModel):
     strategy: Strategy = "pipeline"
     layers: list[int] | None = Field(default=None, description="explicit layers per device")
     kv_quant: KvQuant = "fp16"
+    flash_attention: bool = Field(
+        default=True,
+        description="fused attention kernels (llama.cpp -fa, on by default since late 2025; always on in MLX, "
+        "vLLM, SGLang, TensorRT-LLM); off: prefill writes and reads the whole score matrix",
+    )
+    ubatch: int = Field(
+        default=DEFAULT_UBATCH,
+        ge=1,
+        le=65_536,
+        description="prompt tokens per prefill micro-batch (llama.cpp -ub / n_ubatch, default 512)",
+    )
     workload: Workload = Workload()
     cost: CostSpec = CostSpec()
     expect: Expectation | None = None

@@ -110,6 +110,8 @@ class WorkloadEcho(_Out):
     batch: int
     context_tokens: int
     kv_quant: str
+    flash_attention: bool
+    ubatch: int
 
 
 class Analysis(_Out):

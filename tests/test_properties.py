@@ -61,6 +61,25 @@ def test_more_flops_never_slows_prefill(p, factor):
 
 
 @settings(max_examples=40, deadline=None)
+@given(problems, st.floats(min_value=1.05, max_value=4.0))
+def test_more_bandwidth_never_slows_prefill_without_flash_attention(p, factor):
+    """Without flash attention the score matrix goes through DRAM: bandwidth then speeds prefill too."""
+    rp = resolve(p.model_copy(update={"flash_attention": False}))
+    base = analyze_resolved(rp).system.prefill_tok_s
+    faster = analyze_resolved(with_device(rp, bandwidth_gb_s=rp.devices[0].device.bandwidth_gb_s * factor))
+    assert faster.system.prefill_tok_s >= base * (1 - 1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(problems)
+def test_flash_attention_never_slows_prefill_and_leaves_decode_alone(p):
+    fused = analyze_resolved(resolve(p)).system
+    unfused = analyze_resolved(resolve(p.model_copy(update={"flash_attention": False}))).system
+    assert fused.prefill_tok_s >= unfused.prefill_tok_s * (1 - 1e-9)
+    assert fused.decode_tok_s == pytest.approx(unfused.decode_tok_s)
+
+
+@settings(max_examples=40, deadline=None)
 @given(problems, st.floats(min_value=0.5, max_value=8.0))
 def test_more_bits_never_speed_decode(p, extra_bits):
     rp = resolve(p)

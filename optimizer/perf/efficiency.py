@@ -11,9 +11,13 @@ Model (per device, per token step):
     effective_bandwidth = the lower of bandwidth * bw_eff (DRAM) and SM count * clock * sm_bw (what
                 the SMs can keep in flight: Little's law, fitted per runtime), joined smoothly
     prefill_s = matmul_flops / sustained + attention_flops / (sustained * attention_eff)
+                + routed_expert_flops / sustained * moe_half_tokens / tokens_per_expert
                 + chunks * layers * prefill_layer_overhead_s
-    sustained = the lower of peak * compute_eff and TDP * TFLOPS per watt (fitted per runtime),
-                joined smoothly (roofline.sustained_tflops)
+    sustained = the lower of peak * compute_eff and TDP * TFLOPS per watt at full clocks (fitted per
+                runtime; below it the rate falls with the square root of the power budget), joined
+                smoothly (roofline.sustained_tflops)
+    tokens_per_expert = ubatch * top-k / experts (the rows of one expert's GEMM); moe_half_tokens is
+                fitted per runtime on MoE prefill rows
 """
 
 from __future__ import annotations
@@ -85,6 +89,8 @@ class Efficiency:
     exact: bool  # True when the group matched runtime, family and kernel
     sm_bw_gb_s: float | None = None  # DRAM bandwidth all the SMs sustain with this runtime (None: no limit)
     power_tflops: float | None = None  # FP16-class TFLOPS the board's power limit sustains (None: no limit)
+    # prefill: rows (tokens) per expert GEMM at which routed experts run at half the dense rate (None: no loss)
+    moe_half_tokens: float | None = None
 
 
 # Used only when no group at all matches: datasheet physics with typical losses. Documented in
@@ -196,6 +202,7 @@ def lookup(runtime: Runtime, device: Device, quant: Quant) -> Efficiency:
             exact=i == 0,
             sm_bw_gb_s=sm_bandwidth_gb_s(runtime, device),
             power_tflops=power_limited_tflops(runtime, device),
+            moe_half_tokens=_fitted().get("moe_prefill_half_tokens", {}).get(runtime_key(runtime, device)),
         )
     return PHYSICS_PRIOR
 

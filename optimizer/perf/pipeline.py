@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from optimizer.perf.plan import PREFILL_CHUNK, PlanSpec, evaluate_plan
+from optimizer.perf.plan import PlanSpec, evaluate_plan
 from optimizer.problem import ResolvedProblem
 from optimizer.results import Analysis
 
-__all__ = ["PREFILL_CHUNK", "evaluate_pipeline"]
+__all__ = ["evaluate_pipeline"]
 
 
 def evaluate_pipeline(rp: ResolvedProblem, layers: list[int], strategy: str = "pipeline") -> Analysis:

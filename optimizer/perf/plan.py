@@ -38,7 +38,6 @@ from optimizer.results import (
     WorkloadEcho,
 )
 
-PREFILL_CHUNK = 512  # tokens per prefill micro-batch (llama.cpp's default ubatch)
 # llama.cpp pipelines the micro-batches of one logical batch (n_batch, default 2048 tokens) across
 # devices and synchronises between batches; other engines stream micro-batches continuously.
 PIPELINE_SYNC_TOKENS = {"llama.cpp": 2048, "ollama": 2048, "lm-studio": 2048}
@@ -268,10 +267,11 @@ def prefill_chain(
     tokens = w.prompt_tokens * w.batch
     if tokens == 0:
         return 0.0, [0.0] * len(placed)
-    n_chunks = max(1, -(-tokens // PREFILL_CHUNK))
+    ubatch = rp.problem.ubatch
+    n_chunks = max(1, -(-tokens // ubatch))
     groups = min(n_chunks, MAX_SIMULATED_CHUNKS)
     per_group = tokens / groups
-    chunks_in_group = max(1.0, per_group / PREFILL_CHUNK)
+    chunks_in_group = max(1.0, per_group / ubatch)
     act = activation_bytes_per_token(m)
     links = _hops(rp, stages)
     finish = [0.0] * len(stages)
@@ -294,6 +294,7 @@ def prefill_chain(
                 step = prefill_chunk(
                     p.inst.device, p.eff, m, rp.quant, p.slice, int(per_group), past,
                     rp.kv_bytes_per_element, p.inst.runtime.engine, shard,
+                    rp.problem.flash_attention, ubatch,
                 )  # fmt: skip
                 t = max(step.memory_s * chunks_in_group, step.compute_s) + step.overhead_s * chunks_in_group
                 busy[i] += t
@@ -455,6 +456,8 @@ def evaluate_plan(rp: ResolvedProblem, spec: PlanSpec) -> Analysis:
             batch=w.batch,
             context_tokens=w.context_tokens,
             kv_quant=rp.problem.kv_quant,
+            flash_attention=rp.problem.flash_attention,
+            ubatch=rp.problem.ubatch,
         ),
         system=system,
         devices=sorted(devices, key=lambda x: x.index),

@@ -13,11 +13,26 @@ from optimizer.perf.workload import (
     Slice,
     active_flops_per_token,
     attention_flops,
+    attention_score_elements,
     decode_weight_bytes,
     kv_read_bytes,
+    routed_expert_flops_per_token,
+    tokens_per_expert,
 )
 
 Bound = Literal["memory-bandwidth", "compute", "overhead"]
+
+# Without flash attention (llama.cpp before its -fa default turned to auto, PR #15434 of 2025-08, or -fa 0) each
+# layer's attention scores make a round trip through DRAM: the K*Q product writes them in F32 (4
+# bytes), the fused scale-mask-softmax reads and writes them (8), and the K*Q*V product reads them
+# back, converting to F16 for the tensor cores on the way (4 + 2 + 2): about 20 bytes per score.
+# The pass streams at a STREAM-like share of the datasheet bandwidth. Checked on the May 2024
+# llama-bench rows of calibration.csv (S01): RTX 4090, Llama 3 8B Q4_K_M, pp8192 spends 108 us more
+# per token than pp512; 20 bytes x 32 heads x 32 layers x ~3,840 more keys per token at 0.8 x 1,008
+# GB/s is 98 us, the rest being the score FLOPs.
+UNFUSED_SCORE_BYTES = 20.0
+UNFUSED_SCORE_BW_SHARE = 0.8
+DEFAULT_UBATCH = 512  # tokens per prefill micro-batch (llama.cpp's default -ub; Problem.ubatch)
 
 
 # Where a dtype has no published peak, use the next one that the hardware certainly runs.
@@ -68,12 +83,26 @@ def power_cap_fraction(device: Device, eff: Efficiency, engine: str | None = Non
     return eff.power_tflops / peak_tflops(device, "fp16", engine)
 
 
+# Under a power limit the GPU lowers its clock and, with it, its voltage: dynamic power goes as
+# f x V^2, and over the DVFS range V rises with f, so power goes about as f^2 and the throughput a
+# power budget sustains as its square root, not in proportion (which would hold at fixed voltage).
+POWER_CLOCK_EXPONENT = 0.5
+
+
+def power_bounded_share(kernel_share: float, power_share: float) -> float:
+    """Share of peak sustained when the kernels reach ``kernel_share`` at full clocks and the board's
+    power sustains ``power_share`` at those clocks: a smooth minimum, below the knee falling with the
+    square root of the power budget (POWER_CLOCK_EXPONENT). Shared by the fit and the predictions."""
+    b = POWER_CLOCK_EXPONENT
+    return combine_limits(kernel_share, kernel_share ** (1 - b) * power_share**b)
+
+
 def sustained_tflops(device: Device, dtype: Dtype, eff: Efficiency, engine: str | None = None) -> float:
     """Matmul TFLOPS a kernel sustains: the peak at ``eff.compute_eff``, bounded (smoothly) by what
     the board's rated power sustains."""
     peak = peak_tflops(device, dtype, engine)
     cap = power_cap_fraction(device, eff, engine)
-    return peak * (eff.compute_eff if cap is None else combine_limits(eff.compute_eff, cap))
+    return peak * (eff.compute_eff if cap is None else power_bounded_share(eff.compute_eff, cap))
 
 
 def power_limit_applies(device: Device, eff: Efficiency, engine: str | None = None) -> bool:
@@ -139,8 +168,11 @@ def prefill_chunk(
     kv_bytes: float,
     engine: str | None = None,
     shard: Shard = FULL,
+    flash_attention: bool = True,
+    ubatch: int = DEFAULT_UBATCH,
 ) -> StepTime:
-    """Process ``tokens`` prompt tokens after ``past`` cached ones (one micro-batch)."""
+    """Process ``tokens`` prompt tokens after ``past`` cached ones, in micro-batches of ``ubatch``.
+    Without flash attention the score matrix's DRAM round trip adds to the attention time."""
     matmul = tokens * active_flops_per_token(model, s, shard)
     attn = shard.kv * shard.tokens * attention_flops(model, s, tokens, past)
     bytes_read = (
@@ -149,8 +181,19 @@ def prefill_chunk(
     )
     bw = device.bandwidth_gb_s * 1e9 * eff.bw_eff
     peak = sustained_tflops(device, quant.compute_dtype, eff, engine) * 1e12
-    return StepTime(
-        memory_s=bytes_read / bw,
-        compute_s=matmul / peak + attn / (peak * eff.attention_eff),
-        overhead_s=s.layers * eff.prefill_layer_overhead_s,
-    )
+    compute = matmul / peak + attn / (peak * eff.attention_eff)
+    if eff.moe_half_tokens:  # an expert's GEMM has few rows: it runs at rows / (rows + half) of the rate
+        routed = tokens * routed_expert_flops_per_token(model, s, shard)
+        compute += routed / peak * eff.moe_half_tokens / tokens_per_expert(model, min(tokens, ubatch))
+    if not flash_attention:
+        compute += unfused_score_s(device, model, s, tokens, past, ubatch, shard)
+    return StepTime(memory_s=bytes_read / bw, compute_s=compute, overhead_s=s.layers * eff.prefill_layer_overhead_s)
+
+
+def unfused_score_s(
+    device: Device, model: Model, s: Slice, tokens: int, past: int, ubatch: int, shard: Shard = FULL
+) -> float:
+    """Seconds the attention scores of ``tokens`` new tokens spend going through DRAM when the
+    runtime does not fuse attention (no flash attention)."""
+    scores = shard.kv * shard.tokens * attention_score_elements(model, s, tokens, past, ubatch)
+    return scores * UNFUSED_SCORE_BYTES / (device.bandwidth_gb_s * 1e9 * UNFUSED_SCORE_BW_SHARE)

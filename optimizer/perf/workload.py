@@ -142,6 +142,20 @@ def active_flops_per_token(m: Model, s: Slice, shard: Shard = FULL) -> float:
     return 2.0 * shard.tokens * (non_expert * shard.dense + moe * pb.moe_active_routed_per_layer * shard.experts)
 
 
+def routed_expert_flops_per_token(m: Model, s: Slice, shard: Shard = FULL) -> float:
+    """The part of :func:`active_flops_per_token` spent in routed experts (0 for a dense model)."""
+    pb = param_breakdown(m)
+    return 2.0 * shard.tokens * _counts(pb, s)[1] * pb.moe_active_routed_per_layer * shard.experts
+
+
+def tokens_per_expert(m: Model, micro_batch: float) -> float:
+    """Tokens each routed expert receives from a micro-batch (uniform routing: tokens x top-k / experts);
+    the rows of that expert's GEMM. Infinite for a dense model."""
+    if m.moe is None:
+        return float("inf")
+    return micro_batch * m.moe.active_experts / m.moe.experts
+
+
 def attention_flops(m: Model, s: Slice, new_tokens: int, past_tokens: int) -> float:
     """Score and value FLOPs for ``new_tokens`` attending to ``past_tokens`` + themselves (causal)."""
     a = m.attention
@@ -156,6 +170,19 @@ def attention_flops(m: Model, s: Slice, new_tokens: int, past_tokens: int) -> fl
     windowed_keys = min(keys, a.sliding_window) if a.sliding_window else keys
     eff_layers = (full * keys + a.sliding_window_layers * windowed_keys) * (s.layers / m.layers)
     return 2.0 * new_tokens * m.heads * dim * eff_layers
+
+
+def attention_score_elements(m: Model, s: Slice, new_tokens: int, past_tokens: int, ubatch: int) -> float:
+    """Attention scores an unfused (non-flash) kernel writes to memory for ``new_tokens`` after
+    ``past_tokens``: one per head, new token and key seen, per layer. The whole score matrix of a
+    micro-batch of ``ubatch`` tokens is materialised (the causal mask zeroes entries, it does not skip
+    them), so the j-th micro-batch sees every key up to its end."""
+    a = m.attention
+    keys = past_tokens + (new_tokens + min(new_tokens, ubatch)) / 2
+    full = m.layers - a.sliding_window_layers - a.linear_attention_layers
+    windowed_keys = min(keys, a.sliding_window) if a.sliding_window else keys
+    eff_layers = (full * keys + a.sliding_window_layers * windowed_keys) * (s.layers / m.layers)
+    return new_tokens * m.heads * eff_layers
 
 
 def activation_bytes_per_token(m: Model) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from optimizer.perf.roofline import DEFAULT_UBATCH
 from optimizer.results import Analysis
 
 
@@ -44,6 +45,8 @@ def render_analysis(a: Analysis, console: Console) -> None:
     console.print(
         f"Workload: {w.prompt_tokens:,} prompt + {w.gen_tokens:,} generated tokens, batch {w.batch}, "
         f"KV {w.kv_quant} for {w.context_tokens:,} tokens"
+        + ("" if w.flash_attention else ", no flash attention")
+        + (f", prefill micro-batch {w.ubatch:,}" if w.ubatch != DEFAULT_UBATCH else "")
     )
     console.print(
         f"Memory  {s.memory_used_gb:,.1f} / {s.memory_capacity_gb:,.0f} GB ({s.memory_percent:.0f}%)  ·  "

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from optimizer.perf import efficiency
 from optimizer.perf.memory import memory_use
-from optimizer.perf.plan import PREFILL_CHUNK
 from optimizer.perf.roofline import decode_step, prefill_chunk
 from optimizer.perf.workload import Slice, activation_bytes_per_token
 from optimizer.problem import DeviceInstance, ResolvedProblem
@@ -57,8 +56,11 @@ def stage_coefficients(rp: ResolvedProblem, inst: DeviceInstance, context: float
 
     def pre(s: Slice) -> float:
         tokens = max(1, w.prompt_tokens * w.batch)
-        step = prefill_chunk(inst.device, eff, m, rp.quant, s, tokens, w.cached_tokens, kvb, engine)
-        chunks = max(1.0, tokens / PREFILL_CHUNK)
+        step = prefill_chunk(
+            inst.device, eff, m, rp.quant, s, tokens, w.cached_tokens, kvb, engine,
+            flash_attention=rp.problem.flash_attention, ubatch=rp.problem.ubatch,
+        )  # fmt: skip
+        chunks = max(1.0, tokens / rp.problem.ubatch)
         return max(step.memory_s * chunks, step.compute_s)
 
     empty = Slice(0, 0, False, False)
@@ -66,7 +68,7 @@ def stage_coefficients(rp: ResolvedProblem, inst: DeviceInstance, context: float
     head = Slice(0, 0, False, True)
     d_full, d_head = dec(full), dec(head)
     gb0 = mem(empty)
-    chunks = max(1.0, max(1, w.prompt_tokens * w.batch) / PREFILL_CHUNK)
+    chunks = max(1.0, max(1, w.prompt_tokens * w.batch) / rp.problem.ubatch)
     return StageCoefficients(
         mem_s_per_layer=d_full.memory_s / L,
         comp_s_per_layer=d_full.compute_s / L,
