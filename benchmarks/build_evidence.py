@@ -51,6 +51,8 @@ def index_rows() -> list[dict[str, object]]:
                 "gen_tokens": w.gen_tokens if m.metric == "decode_tok_s" else 0,
                 "cached_tokens": w.cached_tokens,
                 "value": m.measured,
+                "flash_attention": int(m.problem.flash_attention),
+                "ubatch": m.problem.ubatch,
             }
         )
     return out

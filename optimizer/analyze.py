@@ -113,7 +113,10 @@ def _predict_row(rp: ResolvedProblem, r: dict[str, str]) -> float:
             batch=batch,
             cached_tokens=int(float(r["cached_tokens"] or 0)),
         )
-    other = replace(rp, problem=rp.problem.model_copy(update={"workload": w, "layers": None, "strategy": "pipeline"}))
+    settings = {"flash_attention": r["flash_attention"] == "1", "ubatch": int(r["ubatch"])}  # as the row ran
+    other = replace(
+        rp, problem=rp.problem.model_copy(update={"workload": w, "layers": None, "strategy": "pipeline", **settings})
+    )
     a = analyze_resolved(other, evidence=False)
     if r["metric"] == "decode_tok_s":
         return a.system.decode_tok_s_total if batch > 1 else a.system.decode_tok_s

@@ -20,6 +20,7 @@ from optimizer.results import Band, Measurement
 INDEX_COLUMNS = [
     "row_id", "source_id", "source_url", "device_id", "memory_gb", "device_count", "model_id", "quant_id",
     "runtime_id", "engine", "metric", "batch", "prompt_tokens", "gen_tokens", "cached_tokens", "value",
+    "flash_attention", "ubatch",
 ]  # fmt: skip
 BAND_QUANTILE = "p80"  # the band covers 80% of cross-validated errors
 MIN_ROWS_FOR_GROUP = 8
@@ -98,6 +99,8 @@ def to_measurement(r: dict[str, str], predicted: float) -> Measurement:
         batch=int(r["batch"]),
         prompt_tokens=int(float(r["prompt_tokens"] or 0)),
         gen_tokens=int(float(r["gen_tokens"] or 0)),
+        flash_attention=r["flash_attention"] == "1",
+        ubatch=int(r["ubatch"]),
         measured=measured,
         predicted=round(predicted, 4),
         error=round(predicted / measured - 1, 4),

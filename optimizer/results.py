@@ -99,6 +99,8 @@ class Measurement(_Out):
     batch: int
     prompt_tokens: int
     gen_tokens: int
+    flash_attention: bool  # the run's setting; the prediction uses it too
+    ubatch: int
     measured: float
     predicted: float
     error: float  # predicted / measured - 1

@@ -55,3 +55,18 @@ def test_unseen_setup_has_a_band_but_no_benchmarks(run):
     a = run(model="Llama 3.1 8B", quant="Q6_K", devices=["RX 7900 XT"])
     assert a.benchmarks == []
     assert a.uncertainty["decode_tok_s"].high > a.system.decode_tok_s
+
+
+def test_a_benchmark_is_predicted_with_the_settings_it_ran_with(run):
+    """S01 ran llama-bench in May 2024, without flash attention: beside a default (flash attention
+    on) analysis, its pp512 row is predicted as it ran, not as the user's setup would run."""
+    from optimizer.analyze import analyze
+    from optimizer.problem import Problem
+
+    setup = dict(model="Llama 3 8B", quant="Q4_K_M", runtime="llama.cpp-cuda", devices=["RTX 4090"])
+    a = run(**setup, workload=Workload(prompt_tokens=512, gen_tokens=128))
+    row = next(m for m in a.benchmarks if m.metric == "prefill_tok_s" and m.prompt_tokens == 512)
+    assert row.source_id == "S01_XIONGJIE" and row.flash_attention is False
+    as_ran = analyze(Problem(**setup, flash_attention=False, workload=Workload(prompt_tokens=512, gen_tokens=1)))
+    assert row.predicted == pytest.approx(as_ran.system.prefill_tok_s, rel=1e-3)
+    assert row.predicted < a.system.prefill_tok_s

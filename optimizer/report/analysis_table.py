@@ -120,6 +120,8 @@ def render_analysis(a: Analysis, console: Console) -> None:
     for m in a.benchmarks:
         what = {"decode_tok_s": "decode", "prefill_tok_s": "prefill", "ttft_s": "TTFT"}[m.metric]
         load = f"pp{m.prompt_tokens}" if m.metric != "decode_tok_s" else f"tg{m.gen_tokens}@{m.prompt_tokens}"
+        if m.metric != "decode_tok_s" and not m.flash_attention:
+            load += ", no flash attention"
         console.print(
             f"Benchmark: {what} {m.measured:,.4g} ({load}, batch {m.batch}) [{m.source_id}]; "
             f"predicted {m.predicted:,.4g}, {100 * m.error:+.0f}%  [dim]{m.source_url}[/]"
