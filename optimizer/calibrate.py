@@ -36,14 +36,12 @@ import numpy as np
 from optimizer.measurements import MappedRow
 from optimizer.perf.efficiency import combine_limits, hardware_limits_fitted_on, sm_ghz
 from optimizer.perf.memory import memory_use
-from optimizer.perf.roofline import peak_tflops, power_bounded_share, unfused_score_s
+from optimizer.perf.roofline import expert_row_s, peak_tflops, power_bounded_share, unfused_score_s
 from optimizer.perf.workload import (
     active_flops_per_token,
     attention_flops,
     decode_weight_bytes,
     kv_read_bytes,
-    routed_expert_flops_per_token,
-    tokens_per_expert,
     whole_model,
 )
 from optimizer.problem import resolve
@@ -131,7 +129,6 @@ def observations(rows: list[MappedRow]) -> list[Obs]:
             peak = peak_tflops(d, q.compute_dtype, inst.runtime.engine) * 1e12
             chunks = max(1, math.ceil(n / p.ubatch))
             score = 0.0 if p.flash_attention else unfused_score_s(d, m, s, n, w.cached_tokens, p.ubatch)
-            routed = n * routed_expert_flops_per_token(m, s) / peak
             out.append(
                 Obs(
                     r,
@@ -147,7 +144,7 @@ def observations(rows: list[MappedRow]) -> list[Obs]:
                         peak_tflops(d, "fp16", inst.runtime.engine) / d.tdp_w if hardware_limits_fitted_on(d) else None
                     ),
                     score_s=score,
-                    expert_s=routed / tokens_per_expert(m, min(n, p.ubatch)) if routed else 0.0,
+                    expert_s=expert_row_s(m, s, n, p.ubatch, peak),
                 )
             )
     counts: dict[str, int] = defaultdict(int)

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from catalog.resolve import UnknownNameError, resolver
+from optimizer.perf.roofline import DEFAULT_UBATCH
 from optimizer.problem import DeviceSpec, Problem, ProblemError, Workload, engine_quant
 
 COLUMNS = [
@@ -307,7 +308,7 @@ def _map_row(row: dict[str, Any]) -> MappedRow | Rejected:
             link=link,
             strategy=row_strategy(described, runtime.engine, count),  # type: ignore[arg-type]
             flash_attention=row_flash_attention(f"{described} {row.get('source_locator', '')}", runtime.engine, src),
-            ubatch=stated_ubatch(described) or Problem.model_fields["ubatch"].default,
+            ubatch=stated_ubatch(described) or DEFAULT_UBATCH,
             workload=workload,
         )
     except (ValueError, ProblemError) as exc:

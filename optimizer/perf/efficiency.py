@@ -158,6 +158,12 @@ def memory_class(device: Device) -> str:
     return "ddr"
 
 
+def _per_runtime(name: str, runtime: Runtime, device: Device) -> float | None:
+    """A constant fitted for exactly this runtime key (never borrowed: it describes the runtime's own
+    kernels), or None."""
+    return _fitted().get(name, {}).get(runtime_key(runtime, device))
+
+
 def _chain(first: str, fallback: dict[str, str]) -> list[str]:
     out = [first]
     while out[-1] in fallback and fallback[out[-1]] not in out:
@@ -202,7 +208,7 @@ def lookup(runtime: Runtime, device: Device, quant: Quant) -> Efficiency:
             exact=i == 0,
             sm_bw_gb_s=sm_bandwidth_gb_s(runtime, device),
             power_tflops=power_limited_tflops(runtime, device),
-            moe_half_tokens=_fitted().get("moe_prefill_half_tokens", {}).get(runtime_key(runtime, device)),
+            moe_half_tokens=_per_runtime("moe_prefill_half_tokens", runtime, device),
         )
     return PHYSICS_PRIOR
 
@@ -261,7 +267,7 @@ def sm_bandwidth_gb_s(runtime: Runtime, device: Device) -> float | None:
     cycles = sm_ghz(device)
     if cycles is None:
         return None
-    per_cycle = _fitted().get("sm_bandwidth_gb_s", {}).get(runtime_key(runtime, device))
+    per_cycle = _per_runtime("sm_bandwidth_gb_s", runtime, device)
     return None if per_cycle is None else per_cycle * cycles
 
 
@@ -270,7 +276,7 @@ def power_limited_tflops(runtime: Runtime, device: Device) -> float | None:
     exactly this runtime, times TDP), or None."""
     if not hardware_limits_fitted_on(device):
         return None
-    per_watt = _fitted().get("tflops_per_watt", {}).get(runtime_key(runtime, device))
+    per_watt = _per_runtime("tflops_per_watt", runtime, device)
     return None if per_watt is None else per_watt * device.tdp_w
 
 

@@ -183,11 +183,17 @@ def prefill_chunk(
     peak = sustained_tflops(device, quant.compute_dtype, eff, engine) * 1e12
     compute = matmul / peak + attn / (peak * eff.attention_eff)
     if eff.moe_half_tokens:  # an expert's GEMM has few rows: it runs at rows / (rows + half) of the rate
-        routed = tokens * routed_expert_flops_per_token(model, s, shard)
-        compute += routed / peak * eff.moe_half_tokens / tokens_per_expert(model, min(tokens, ubatch))
+        compute += eff.moe_half_tokens * expert_row_s(model, s, tokens, ubatch, peak, shard)
     if not flash_attention:
         compute += unfused_score_s(device, model, s, tokens, past, ubatch, shard)
     return StepTime(memory_s=bytes_read / bw, compute_s=compute, overhead_s=s.layers * eff.prefill_layer_overhead_s)
+
+
+def expert_row_s(model: Model, s: Slice, tokens: int, ubatch: int, peak: float, shard: Shard = FULL) -> float:
+    """Routed-expert seconds at ``peak`` FLOP/s divided by the rows of each expert's GEMM: times the
+    rows at which experts run at half rate, the time few rows add (0 for a dense model)."""
+    routed = tokens * routed_expert_flops_per_token(model, s, shard)
+    return routed / peak / tokens_per_expert(model, min(tokens, ubatch)) if routed else 0.0
 
 
 def unfused_score_s(
