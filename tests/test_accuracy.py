@@ -504,3 +504,21 @@ def test_a_larger_micro_batch_feeds_expert_gemms_more_rows(run):
 
     assert rate("Qwen3-30B-A3B", 2048) > 1.3 * rate("Qwen3-30B-A3B", 512)
     assert rate("Llama 3 8B", 2048) == pytest.approx(rate("Llama 3 8B", 512), rel=0.05)
+
+
+def test_llama_cpp_runs_mxfp4_matmuls_at_the_fp16_rate_and_pytorch_engines_at_bf16():
+    """ggml runs block-quantized weights through its own kernels (MMQ int8, or dequantization to FP16),
+    so MXFP4's BF16 compute dtype (vLLM's kernels take BF16 activations) is FP16 under llama.cpp: on an
+    RTX 4090 that is 4x the FP32 rate (330 TFLOPS) against BF16's FP32-accumulate 165. BF16 weights stay BF16."""
+    from catalog.resolve import resolver
+    from optimizer.perf.roofline import matmul_dtype, peak_tflops
+
+    r = resolver()
+    mxfp4, bf16 = r.quant("MXFP4"), r.quant("BF16")
+    assert matmul_dtype(mxfp4, "llama.cpp") == "fp16"
+    assert matmul_dtype(mxfp4, "vllm") == "bf16"
+    assert matmul_dtype(bf16, "llama.cpp") == "bf16"
+    rtx4090 = r.device("RTX 4090").entry
+    assert peak_tflops(rtx4090, matmul_dtype(mxfp4, "llama.cpp"), "llama.cpp") == pytest.approx(
+        2 * peak_tflops(rtx4090, matmul_dtype(mxfp4, "vllm"), "vllm"), rel=0.02
+    )

@@ -75,6 +75,16 @@ def peak_tflops(device: Device, dtype: Dtype, engine: str | None = None) -> floa
     raise ValueError(f"{device.name} has no throughput figure")
 
 
+def matmul_dtype(quant: Quant, engine: str | None = None) -> Dtype:
+    """The dtype ``quant``'s matmuls run at under ``engine``. llama.cpp-family engines run block-quantized
+    weights through their own kernels (MMQ's int8 dot products, or dequantization to FP16 for cuBLAS), so a
+    BF16 compute dtype meant for PyTorch engines (MXFP4's, whose vLLM kernels take BF16 activations) is FP16
+    there; BF16 weights stay BF16."""
+    if engine in FP16_ACCUMULATE_ENGINES and quant.compute_dtype == "bf16" and quant.kernel != "fp":
+        return "fp16"
+    return quant.compute_dtype
+
+
 def power_cap_fraction(device: Device, eff: Efficiency, engine: str | None = None) -> float | None:
     """Share of the FP16-class tensor peak the board's rated power sustains (None: no fitted limit).
     The same share applies to other dtypes (an FP8 FLOP costs about half the energy of an FP16 one)."""
@@ -151,7 +161,7 @@ def decode_step(
     matmul = batch * active_flops_per_token(model, s, shard)
     attn = batch * shard.kv * shard.tokens * attention_flops(model, s, 1, int(context))
     bw = effective_bandwidth_gb_s(device, eff, batch) * 1e9
-    peak = sustained_tflops(device, quant.compute_dtype, eff, engine) * 1e12
+    peak = sustained_tflops(device, matmul_dtype(quant, engine), eff, engine) * 1e12
     overhead = s.layers * eff.layer_overhead_s + eff.token_overhead_s
     compute = matmul / peak + attn / (peak * eff.attention_eff)
     return StepTime(memory_s=bytes_read / bw, compute_s=compute, overhead_s=overhead)
@@ -180,7 +190,7 @@ def prefill_chunk(
         + shard.kv * kv_read_bytes(model, s, past + tokens, kv_bytes) / eff.kv_eff
     )
     bw = device.bandwidth_gb_s * 1e9 * eff.bw_eff
-    peak = sustained_tflops(device, quant.compute_dtype, eff, engine) * 1e12
+    peak = sustained_tflops(device, matmul_dtype(quant, engine), eff, engine) * 1e12
     compute = matmul / peak + attn / (peak * eff.attention_eff)
     if eff.moe_half_tokens:  # an expert's GEMM has few rows: it runs at rows / (rows + half) of the rate
         compute += eff.moe_half_tokens * expert_row_s(model, s, tokens, ubatch, peak, shard)
