@@ -92,7 +92,7 @@ def observations(rows: list[MappedRow]) -> list[Obs]:
     out: list[Obs] = []
     for r in rows:
         p = r.problem
-        if r.flagged:
+        if r.flagged or r.held_out:
             continue
         n_devices = sum(d.count for d in p.devices)
         if n_devices != 1 or p.workload.batch != 1 or r.metric not in ("decode_tok_s", "prefill_tok_s"):
@@ -481,7 +481,7 @@ def _one_link_kind_decode_rows(mapped: list[MappedRow], strategy: str) -> Iterat
 
     for r in mapped:
         n = sum(d.count for d in r.problem.devices)
-        if r.metric != "decode_tok_s" or n < 2 or r.problem.workload.batch != 1 or r.flagged:
+        if r.metric != "decode_tok_s" or n < 2 or r.problem.workload.batch != 1 or r.flagged or r.held_out:
             continue
         if r.problem.strategy != strategy:
             continue

@@ -21,7 +21,7 @@ from optimizer.measurements import PER_TOKEN_LATENCY_METRICS, MappedRow, Rejecte
 from optimizer.perf import efficiency
 from optimizer.problem import ProblemError
 
-BUILTIN_FILES = ("benchmarks_calibration.csv", "benchmarks_public.csv")
+BUILTIN_FILES = ("benchmarks_calibration.csv", "benchmarks_public.csv", "benchmarks_holdout.csv")
 Status = Literal["ok", "predicted-no-fit", "flagged-anomaly", "unmapped", "not-comparable", "error"]
 
 
@@ -77,7 +77,8 @@ class ValidationReport(BaseModel):
 
 
 def builtin_measurements() -> pd.DataFrame:
-    """The known-benchmark database: the calibration set and the public measurements."""
+    """The known-benchmark database: the calibration set, the public measurements and the held-out
+    public measurements (never fitted)."""
     frames = []
     for name in BUILTIN_FILES:
         with resources.as_file(resources.files("catalog").joinpath("data", name)) as path:

@@ -29,6 +29,25 @@ def test_in_sample_accuracy_holds(report):
     assert s.multi_device.median_ape <= 0.135
 
 
+def test_held_out_rows_are_scored_but_never_fitted(report):
+    """benchmarks_holdout.csv came after the last fit: validate predicts its rows, the fit skips them."""
+    from pathlib import Path
+
+    from optimizer.calibrate import observations
+    from optimizer.measurements import HOLDOUT_STEM
+
+    mapped = [
+        m for m in (map_row(r) for r in builtin_measurements().to_dict(orient="records")) if isinstance(m, MappedRow)
+    ]
+    held = [m for m in mapped if m.held_out]
+    assert len(held) >= 40 and all(m.row_id.startswith(f"{HOLDOUT_STEM}:") for m in held)
+    assert not any(o.row.held_out for o in observations(mapped))
+    scored = [r for r in report.rows if r.row_id.startswith(f"{HOLDOUT_STEM}:") and r.ape is not None]
+    assert len(scored) == len([m for m in held if not m.flagged])
+    used = pd.read_csv(Path(__file__).parents[1] / "benchmarks" / "fit_rows_used.csv")
+    assert not used.row_id.str.startswith(f"{HOLDOUT_STEM}:").any()
+
+
 def test_every_nvidia_gpu_has_its_sm_count():
     nvidia = [d for d in CAT.devices.values() if d.vendor == "NVIDIA"]
     assert nvidia and all(d.sm_count for d in nvidia)
