@@ -5,6 +5,8 @@ Library side of ``benchmarks/fit_efficiency.py`` (which writes the committed con
 
 Model (physics first, few constants):
   decode  t = bytes_per_token / min~(peak_bw * eta_bw, sm_count * clock * sm_bw) + layers * c_layer + c_token
+              bytes_per_token counts routed-expert bytes r times (r: per runtime with MoE decode rows on
+              three device families; the gathered expert matvec's time per byte over the dense matvec's)
   prefill t = flops / (peak_flops * min~(eta_c, tdp * flops_per_w / peak_fp16)) + chunks * layers * c_prefill_layer
               + (without flash attention) the score matrix's DRAM round trip (roofline.unfused_score_s, not fitted)
               + (MoE) routed-expert flops / sustained * h / rows per expert GEMM (ubatch * top-k / experts)
@@ -42,6 +44,7 @@ from optimizer.perf.workload import (
     attention_flops,
     decode_weight_bytes,
     kv_read_bytes,
+    routed_expert_decode_bytes,
     whole_model,
 )
 from optimizer.problem import resolve
@@ -68,6 +71,10 @@ ETA_CAP = 0.92  # achievable share of peak DRAM bandwidth or compute (STREAM-lik
 CAP_PENALTY = 10.0
 MIN_ROWS_FOR_OVERHEAD = 4  # fewer multi-device rows than this: keep the prior hop/collective cost
 MIN_SOURCES_FOR_OVERHEAD = 2  # ... or rows of one source and one model (its quirks are not the runtime's)
+# the MoE decode factor competes with each family's efficiency factor: where a runtime's MoE rows sit on
+# one or two device families, those families' factors (and MoE-only kernels such as MXFP4) can stand in
+# for it (llama.cpp CUDA, MoE rows mostly on the DGX Spark: 1.3 with it, 2.3 without it)
+MIN_FAMILIES_FOR_EXPERT_READS = 3
 
 
 @dataclass
@@ -86,6 +93,7 @@ class Obs:
     peak_per_limit: float | None = None
     score_s: float = 0.0  # prefill without flash attention: the score matrix's DRAM round trip (physical)
     expert_s: float = 0.0  # prefill of an MoE: routed-expert time at efficiency 1, per token of expert GEMM rows
+    expert_read_s: float = 0.0  # decode of an MoE: the part of unit_s spent reading routed experts
 
 
 def observations(rows: list[MappedRow]) -> list[Obs]:
@@ -120,6 +128,7 @@ def observations(rows: list[MappedRow]) -> list[Obs]:
                     1.0 / r.measured,
                     q.kernel,
                     peak_per_limit=d.bandwidth_gb_s / cycles if (cycles := sm_ghz(d)) else None,
+                    expert_read_s=routed_expert_decode_bytes(m, q, s, 1) / (d.bandwidth_gb_s * 1e9),
                 )
             )
         else:
@@ -155,13 +164,16 @@ def observations(rows: list[MappedRow]) -> list[Obs]:
     return out
 
 
-def _runtimes_with_moe_prefill_evidence(obs: list[Obs]) -> list[str]:
-    """Runtimes with MoE prefill rows from enough sources to fit how expert GEMMs lose rate."""
+def _runtimes_with_moe_evidence(obs: list[Obs], sources_needed: int, families_needed: int = 1) -> list[str]:
+    """Runtimes with MoE rows (of the phase ``obs`` hold) from ``sources_needed`` sources and
+    ``families_needed`` device families, enough to fit how their expert kernels differ from the dense ones."""
     sources: dict[str, set[str]] = defaultdict(set)
+    families: dict[str, set[str]] = defaultdict(set)
     for o in obs:
-        if o.expert_s:
+        if o.expert_s or o.expert_read_s:
             sources[o.row.runtime_key].add(o.row.source_id)
-    return sorted(rk for rk, s in sources.items() if len(s) >= MIN_SOURCES_FOR_OVERHEAD)
+            families[o.row.runtime_key].add(o.row.device_family)
+    return sorted(rk for rk in sources if len(sources[rk]) >= sources_needed and len(families[rk]) >= families_needed)
 
 
 def _runtimes_with_limit_evidence(obs: list[Obs]) -> list[str]:
@@ -263,11 +275,20 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
     rb_at = P.block(rks, eta0, upper=math.log(0.98) if decode else np.inf)
     # prefill, per runtime with MoE rows: the expert GEMM rows at which routed experts run at half rate
     moe_at = P.block(
-        [] if decode else _runtimes_with_moe_prefill_evidence(obs),
+        [] if decode else _runtimes_with_moe_evidence(obs, MIN_SOURCES_FOR_OVERHEAD),
         math.log(PRIOR_MOE_HALF_TOKENS),
         strength=PRIOR_STRENGTH,
         lower=math.log(0.1),
         upper=math.log(4096.0),
+    )
+    # decode, per runtime with MoE rows on MIN_FAMILIES_FOR_EXPERT_READS families: the routed experts'
+    # time per byte over the dense weights'
+    expert_at = P.block(
+        _runtimes_with_moe_evidence(obs, MIN_SOURCES_FOR_OVERHEAD, MIN_FAMILIES_FOR_EXPERT_READS) if decode else [],
+        0.0,
+        strength=PRIOR_STRENGTH,
+        lower=math.log(0.3),
+        upper=math.log(10.0),
     )
     x0, prior, strength, lower, upper = P.arrays()
     combos = sorted({(o.row.runtime_key, o.kernel, o.row.device_family) for o in obs})
@@ -285,7 +306,8 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
                 if srcs:
                     h *= math.exp(x[src_at[o.row.source_id]])
                 fixed = o.layers * math.exp(x[layer[rk]]) + math.exp(x[second[rk]])
-                t[n] = (o.unit_s + o.attn_s / math.exp(x[kv[rk]])) / eta + h * fixed
+                unit = o.unit_s + (o.expert_read_s * (math.exp(x[expert_at[rk]]) - 1.0) if rk in expert_at else 0.0)
+                t[n] = (unit + o.attn_s / math.exp(x[kv[rk]])) / eta + h * fixed
             else:
                 attn_eff = min(1.0, math.exp(x[second[rk]] + x[hf[(rk, fam)]]))
                 moe = o.expert_s * math.exp(x[moe_at[rk]]) if rk in moe_at else 0.0
@@ -326,6 +348,7 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
         "limit": {rk: round(math.exp(x[i]), 3) for rk, i in limit_at.items() if math.exp(x[i]) < 0.9 * lim_prior},
         "source_factor": {sid: round(math.exp(x[i]), 3) for sid, i in src_at.items()},
         "moe_half_tokens": {rk: round(math.exp(x[i]), 2) for rk, i in moe_at.items()},
+        "expert_read_factor": {rk: round(math.exp(x[i]), 3) for rk, i in expert_at.items()},
         "rows": [
             (o.row.row_id, o.row.source_id, phase, o.row.measured, float(p_), float(a))
             for o, p_, a in zip(obs, pred, ape, strict=True)
@@ -537,6 +560,7 @@ def fit(mapped: list[MappedRow]) -> dict:
     out["sm_bandwidth_gb_s"] = dec["limit"]
     out["tflops_per_watt"] = pre["limit"]
     out["moe_prefill_half_tokens"] = pre["moe_half_tokens"]
+    out["moe_decode_read_factor"] = dec["expert_read_factor"]
     # diagnostics only (predictions use a typical source's overheads): each source's factor on them
     out["source_overhead_factor"] = dec["source_factor"]
     out["hop_overhead_us"], hop_rows = fit_hop_overheads(mapped, out)

@@ -541,3 +541,42 @@ def test_llama_cpp_runs_mxfp4_matmuls_at_the_fp16_rate_and_pytorch_engines_at_bf
     assert peak_tflops(rtx4090, matmul_dtype(mxfp4, "llama.cpp"), "llama.cpp") == pytest.approx(
         2 * peak_tflops(rtx4090, matmul_dtype(mxfp4, "vllm"), "vllm"), rel=0.02
     )
+
+
+def test_gathered_expert_reads_slow_moe_decode_by_the_routed_experts_bytes():
+    """At batch 1 a gathered expert matvec that takes twice as long per byte adds the time of the
+    routed experts' bytes once more, and nothing else: Qwen3-30B-A3B (8 of 128 experts in 48
+    layers, about 60% of its active bytes) slows down; a dense model's decode does not move."""
+    from dataclasses import replace
+
+    from catalog.resolve import resolver
+    from optimizer.perf.roofline import decode_step
+    from optimizer.perf.workload import decode_weight_bytes, routed_expert_decode_bytes, whole_model
+
+    r = resolver()
+    dev, q, rt = r.device("RTX 4090").entry, r.quant("Q4_K_M"), r.runtime("llama.cpp-cuda")
+    eff = efficiency.lookup(rt, dev, q)
+
+    def memory_s(model: str, factor: float | None) -> float:
+        m = r.model(model).entry
+        return decode_step(dev, replace(eff, expert_read_factor=factor), m, q, whole_model(m), 512, 1, 2.0).memory_s
+
+    m = r.model("Qwen3-30B-A3B").entry
+    expert = routed_expert_decode_bytes(m, q, whole_model(m))
+    assert 0.55 < expert / decode_weight_bytes(m, q, whole_model(m)) < 0.65  # 1.8B of 3.3B active parameters
+    bw = efficiency.effective_bandwidth_gb_s(dev, eff, 1) * 1e9
+    assert memory_s("Qwen3-30B-A3B", 2.0) - memory_s("Qwen3-30B-A3B", None) == pytest.approx(expert / bw)
+    assert memory_s("Llama 3 8B", 2.0) == memory_s("Llama 3 8B", None)
+
+
+def test_moe_decode_factor_is_fitted_only_where_moe_rows_span_three_device_families():
+    """Each family has its own efficiency factor, so where a runtime's MoE rows sit on one or two
+    families those factors can stand in for an MoE one (llama.cpp CUDA, MoE rows mostly on the DGX
+    Spark): the factor is fitted only from MoE decode rows on three families. MLX, with MoE rows on
+    M3, M4 and M5 chips, runs its gathered experts slower per byte than its dense matvecs."""
+    from optimizer.calibrate import MIN_FAMILIES_FOR_EXPERT_READS
+
+    factors = efficiency.fitted_metadata()["moe_decode_read_factor"]
+    assert MIN_FAMILIES_FOR_EXPERT_READS == 3
+    assert 1.2 < factors["mlx-metal"] < 3.0
+    assert "llama.cpp-cuda" not in factors and "llama.cpp-metal" not in factors

@@ -8,6 +8,8 @@ its datasheet.
 
 Model (per device, per token step):
     decode_s  = bytes_read / effective_bandwidth + layers * layer_overhead_s + token_overhead_s
+    bytes_read = dense weights + routed-expert weights * expert_read_factor + KV cache / kv_eff;
+                expert_read_factor is fitted per runtime on MoE decode rows (gathered expert matvecs)
     effective_bandwidth = the lower of bandwidth * bw_eff (DRAM) and SM count * clock * sm_bw (what
                 the SMs can keep in flight: Little's law, fitted per runtime), joined smoothly
     prefill_s = matmul_flops / sustained + attention_flops / (sustained * attention_eff)
@@ -91,6 +93,9 @@ class Efficiency:
     power_tflops: float | None = None  # FP16-class TFLOPS the board's power limit sustains (None: no limit)
     # prefill: rows (tokens) per expert GEMM at which routed experts run at half the dense rate (None: no loss)
     moe_half_tokens: float | None = None
+    # decode: time per byte of routed-expert weights over that of dense weights (gathered expert
+    # matvecs: llama.cpp's mul_mat_id, MLX's gather_qmm; None: the same)
+    expert_read_factor: float | None = None
 
 
 # Used only when no group at all matches: datasheet physics with typical losses. Documented in
@@ -209,6 +214,7 @@ def lookup(runtime: Runtime, device: Device, quant: Quant) -> Efficiency:
             sm_bw_gb_s=sm_bandwidth_gb_s(runtime, device),
             power_tflops=power_limited_tflops(runtime, device),
             moe_half_tokens=_per_runtime("moe_prefill_half_tokens", runtime, device),
+            expert_read_factor=_per_runtime("moe_decode_read_factor", runtime, device),
         )
     return PHYSICS_PRIOR
 

@@ -16,6 +16,7 @@ from optimizer.perf.workload import (
     attention_score_elements,
     decode_weight_bytes,
     kv_read_bytes,
+    routed_expert_decode_bytes,
     routed_expert_flops_per_token,
     tokens_per_expert,
 )
@@ -158,6 +159,8 @@ def decode_step(
         decode_weight_bytes(model, quant, s, batch, shard)
         + batch * shard.kv * kv_read_bytes(model, s, context, kv_bytes) / eff.kv_eff
     )
+    if eff.expert_read_factor:  # gathered expert matvecs stream at their own rate
+        bytes_read += (eff.expert_read_factor - 1.0) * routed_expert_decode_bytes(model, quant, s, batch, shard)
     matmul = batch * active_flops_per_token(model, s, shard)
     attn = batch * shard.kv * shard.tokens * attention_flops(model, s, 1, int(context))
     bw = effective_bandwidth_gb_s(device, eff, batch) * 1e9

@@ -109,17 +109,21 @@ def decode_weight_bytes(m: Model, q: Quant, s: Slice, batch: int = 1, shard: Sha
     batch touches, spread evenly over the devices that hold experts)."""
     pb = param_breakdown(m)
     body, _, out_bits = _bits(q)
-    moe = _counts(pb, s)[1]
-    non_expert = _non_expert_params(m, pb, s)
-    experts = 0.0
-    if m.moe is not None:
-        per_expert = pb.moe_routed_per_layer / m.moe.experts
-        experts = moe * per_expert * experts_touched(m.moe.experts, m.moe.active_experts, batch)
-    total = (non_expert * shard.dense + experts * shard.experts) * body / 8
+    total = _non_expert_params(m, pb, s) * shard.dense * body / 8 + routed_expert_decode_bytes(m, q, s, batch, shard)
     if s.has_head:
         head_bits = out_bits if pb.output_head else _bits(q)[1]
         total += _head_params(pb) * head_bits / 8 * shard.dense
     return total
+
+
+def routed_expert_decode_bytes(m: Model, q: Quant, s: Slice, batch: int = 1, shard: Shard = FULL) -> float:
+    """The part of :func:`decode_weight_bytes` spent on routed experts (0 for a dense model)."""
+    if m.moe is None:
+        return 0.0
+    pb = param_breakdown(m)
+    per_expert = pb.moe_routed_per_layer / m.moe.experts
+    touched = experts_touched(m.moe.experts, m.moe.active_experts, batch)
+    return _counts(pb, s)[1] * per_expert * touched * shard.experts * _bits(q)[0] / 8
 
 
 def kv_read_bytes(m: Model, s: Slice, context: float, kv_bytes: float) -> float:
