@@ -574,9 +574,6 @@ def test_moe_decode_factor_is_fitted_only_where_moe_rows_span_three_device_famil
     families those factors can stand in for an MoE one (llama.cpp CUDA, MoE rows mostly on the DGX
     Spark): the factor is fitted only from MoE decode rows on three families. MLX, with MoE rows on
     M3, M4 and M5 chips, runs its gathered experts slower per byte than its dense matvecs."""
-    from optimizer.calibrate import MIN_FAMILIES_FOR_EXPERT_READS
-
     factors = efficiency.fitted_metadata()["moe_decode_read_factor"]
-    assert MIN_FAMILIES_FOR_EXPERT_READS == 3
     assert 1.2 < factors["mlx-metal"] < 3.0
     assert "llama.cpp-cuda" not in factors and "llama.cpp-metal" not in factors
