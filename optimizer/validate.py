@@ -17,7 +17,14 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from optimizer.analyze import analyze
-from optimizer.measurements import PER_TOKEN_LATENCY_METRICS, MappedRow, Rejected, load_measurements, map_row
+from optimizer.measurements import (
+    HOLDOUT_STEM,
+    PER_TOKEN_LATENCY_METRICS,
+    MappedRow,
+    Rejected,
+    load_measurements,
+    map_row,
+)
 from optimizer.perf import efficiency
 from optimizer.problem import ProblemError
 
@@ -65,6 +72,8 @@ class ValidationSummary(BaseModel):
     by_metric: dict[str, MetricSummary]
     by_runtime: dict[str, MetricSummary]
     by_device_family: dict[str, MetricSummary]
+    # rows of the built-in held-out file (benchmarks_holdout.csv), which the fit never used, by metric
+    never_fitted: dict[str, MetricSummary] = {}
 
 
 class ValidationReport(BaseModel):
@@ -202,6 +211,7 @@ def summarize(rows: list[ValidationRow]) -> ValidationSummary:
         by_metric=by_metric,
         by_runtime=group(lambda r: r.runtime_key),
         by_device_family=group(lambda r: r.device_family),
+        never_fitted=group(lambda r: r.metric if r.row_id.startswith(f"{HOLDOUT_STEM}:") else None),
     )
 
 

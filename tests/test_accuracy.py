@@ -44,6 +44,7 @@ def test_held_out_rows_are_scored_but_never_fitted(report):
     assert not any(o.row.held_out for o in observations(mapped))
     scored = [r for r in report.rows if r.row_id.startswith(f"{HOLDOUT_STEM}:") and r.ape is not None]
     assert len(scored) == len([m for m in held if not m.flagged])
+    assert sum(g.n for g in report.summary.never_fitted.values()) == len(scored)  # validate's own summary
     used = pd.read_csv(Path(__file__).parents[1] / "benchmarks" / "fit_rows_used.csv")
     assert not used.row_id.str.startswith(f"{HOLDOUT_STEM}:").any()
 

@@ -62,6 +62,8 @@ def render_validation(rep: ValidationReport, console: Console, show_rows: int = 
     console.print(_summary_table("By source", s.by_source))
     console.print(_summary_table("By runtime", s.by_runtime))
     console.print(_summary_table("By device family", s.by_device_family))
+    if s.never_fitted:
+        console.print(_summary_table("Held out: rows the fit never used (benchmarks_holdout.csv)", s.never_fitted))
     console.print(
         f"[bold]Decode[/] median APE {_pct(s.decode.median_ape)}, within 30%: {_pct(s.decode.within_30pct)} "
         f"({s.decode.n} rows; batch 1: {_pct(s.decode_batch1.median_ape)}, "
