@@ -71,6 +71,10 @@ def test_sm_clock_comes_from_the_fp32_peak_and_the_lanes_per_sm():
     assert efficiency.sm_ghz(CAT.devices["h100-pcie"]) / 114 == pytest.approx(1.755, abs=0.01)
     assert efficiency.sm_ghz(CAT.devices["rtx-4090"]) / 128 == pytest.approx(2.52, abs=0.01)
     assert efficiency.sm_ghz(CAT.devices["quadro-rtx-6000"]) / 72 == pytest.approx(1.77, abs=0.01)
+    # GP100 (P100) has 64 FP32 lanes per SM where GP102 (P40) has 128; GV100 (V100) 64
+    assert efficiency.sm_ghz(CAT.devices["tesla-p100-pcie-16gb"]) / 56 == pytest.approx(1.30, abs=0.01)
+    assert efficiency.sm_ghz(CAT.devices["tesla-v100-pcie-16gb"]) / 80 == pytest.approx(1.37, abs=0.01)
+    assert efficiency.sm_ghz(CAT.devices["tesla-p40"]) / 30 == pytest.approx(1.53, abs=0.01)
     assert efficiency.sm_ghz(CAT.devices["m3-max-30c"]) is None
 
 

@@ -37,6 +37,8 @@ from catalog.schema import Device, Quant, Runtime
 # Family fallbacks: when a family has no fitted group, borrow from the closest one measured.
 FAMILY_FALLBACK: dict[str, str] = {
     "nvidia-pascal": "nvidia-turing",
+    "nvidia-pascal-hbm": "nvidia-volta",
+    "nvidia-volta": "nvidia-ampere-hbm",
     "nvidia-turing": "nvidia-ampere",
     "nvidia-blackwell": "nvidia-ada",
     "nvidia-blackwell-hbm": "nvidia-hopper",
@@ -244,6 +246,7 @@ def hardware_limits_fitted_on(device: Device) -> bool:
 # clock the peak was quoted at: fp32 = 2 * SMs * lanes * clock.
 FP32_LANES_PER_SM: dict[str, int] = {
     "nvidia-pascal": 128,
+    "nvidia-pascal-hbm": 64,
     "nvidia-volta": 64,
     "nvidia-turing": 64,
     "nvidia-ampere": 128,
