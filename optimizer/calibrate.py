@@ -38,7 +38,13 @@ import numpy as np
 from optimizer.measurements import MappedRow
 from optimizer.perf.efficiency import combine_limits, hardware_limits_fitted_on, sm_ghz
 from optimizer.perf.memory import memory_use
-from optimizer.perf.roofline import expert_row_s, matmul_dtype, peak_tflops, power_bounded_share, unfused_score_s
+from optimizer.perf.roofline import (
+    expert_row_s,
+    peak_tflops,
+    power_bounded_share,
+    quant_peak_tflops,
+    unfused_score_s,
+)
 from optimizer.perf.workload import (
     active_flops_per_token,
     attention_flops,
@@ -135,7 +141,7 @@ def observations(rows: list[MappedRow]) -> list[Obs]:
             n = w.prompt_tokens
             matmul = n * active_flops_per_token(m, s)
             attn = attention_flops(m, s, n, w.cached_tokens)
-            peak = peak_tflops(d, matmul_dtype(q, inst.runtime.engine), inst.runtime.engine) * 1e12
+            peak = quant_peak_tflops(d, q, inst.runtime.engine) * 1e12
             chunks = max(1, math.ceil(n / p.ubatch))
             score = 0.0 if p.flash_attention else unfused_score_s(d, m, s, n, w.cached_tokens, p.ubatch)
             out.append(

@@ -21,10 +21,9 @@ from optimizer.perf.power import device_power_w, energy_cost, idle_w
 from optimizer.perf.roofline import (
     StepTime,
     decode_step,
-    matmul_dtype,
-    peak_tflops,
     power_cap_fraction,
     prefill_chunk,
+    quant_peak_tflops,
 )
 from optimizer.perf.workload import (
     Shard,
@@ -511,11 +510,7 @@ def _device_results(
         peak_bw = d.bandwidth_gb_s * 1e9
         # compute utilisation against what the board sustains: at its power limit it draws rated power
         cap = power_cap_fraction(d, p.eff, p.inst.runtime.engine)
-        peak_c = (
-            peak_tflops(d, matmul_dtype(rp.quant, p.inst.runtime.engine), p.inst.runtime.engine)
-            * min(1.0, cap or 1.0)
-            * 1e12
-        )
+        peak_c = quant_peak_tflops(d, rp.quant, p.inst.runtime.engine) * min(1.0, cap or 1.0) * 1e12
         if step is not None:
             nbytes = decode_weight_bytes(m, rp.quant, p.slice, b, p.shard) + b * p.shard.kv * kv_read_bytes(
                 m, p.slice, avg_ctx, rp.kv_bytes_per_element

@@ -86,6 +86,11 @@ def matmul_dtype(quant: Quant, engine: str | None = None) -> Dtype:
     return quant.compute_dtype
 
 
+def quant_peak_tflops(device: Device, quant: Quant, engine: str | None = None) -> float:
+    """Dense peak at the dtype ``quant``'s matmuls run at under ``engine`` (:func:`matmul_dtype`)."""
+    return peak_tflops(device, matmul_dtype(quant, engine), engine)
+
+
 def power_cap_fraction(device: Device, eff: Efficiency, engine: str | None = None) -> float | None:
     """Share of the FP16-class tensor peak the board's rated power sustains (None: no fitted limit).
     The same share applies to other dtypes (an FP8 FLOP costs about half the energy of an FP16 one)."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from optimizer.perf.memory import GB, usable_memory_gb
 from optimizer.perf.placement import PlacementError, largest_remainder_split
 from optimizer.perf.plan import PlanSpec, StageSpec
-from optimizer.perf.roofline import matmul_dtype, peak_tflops
+from optimizer.perf.roofline import quant_peak_tflops
 from optimizer.perf.workload import weight_bytes, whole_model
 from optimizer.problem import ResolvedProblem
 from optimizer.solve.placement import (
@@ -221,7 +221,7 @@ def pd_split_candidate(rp: ResolvedProblem) -> Candidate:
         return Candidate("pd-split", rp, None, f"{rp.runtime.name} does not disaggregate prefill and decode")
 
     def compute(i: int) -> float:
-        return peak_tflops(rp.devices[i].device, matmul_dtype(rp.quant, _engine(rp)), _engine(rp))
+        return quant_peak_tflops(rp.devices[i].device, rp.quant, _engine(rp))
 
     def bandwidth(i: int) -> float:
         return rp.devices[i].device.bandwidth_gb_s
