@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from optimizer.measurements import MappedRow
-from optimizer.perf.efficiency import combine_limits, hardware_limits_fitted_on, sm_ghz
+from optimizer.perf.efficiency import PHYSICS_PRIOR, combine_limits, hardware_limits_fitted_on, sm_ghz
 from optimizer.perf.memory import memory_use
 from optimizer.perf.roofline import (
     expert_row_s,
@@ -100,6 +100,8 @@ class Obs:
     score_s: float = 0.0  # prefill without flash attention: the score matrix's DRAM round trip (physical)
     expert_s: float = 0.0  # prefill of an MoE: routed-expert time at efficiency 1, per token of expert GEMM rows
     expert_read_s: float = 0.0  # decode of an MoE: the part of unit_s spent reading routed experts
+    attn_flops_s: float = 0.0  # decode: attention FLOPs (absorbed MLA) / quant peak
+    attn_compute_s: float = 0.0  # decode: those FLOPs at the prefill fit's sustained attention rate
 
 
 def observations(rows: list[MappedRow]) -> list[Obs]:
@@ -135,6 +137,8 @@ def observations(rows: list[MappedRow]) -> list[Obs]:
                     q.kernel,
                     peak_per_limit=d.bandwidth_gb_s / cycles if (cycles := sm_ghz(d)) else None,
                     expert_read_s=routed_expert_decode_bytes(m, q, s, 1) / (d.bandwidth_gb_s * 1e9),
+                    attn_flops_s=attention_flops(m, s, 1, int(ctx), absorbed=True)
+                    / (quant_peak_tflops(d, q, inst.runtime.engine) * 1e12),
                 )
             )
         else:
@@ -313,7 +317,7 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
                     h *= math.exp(x[src_at[o.row.source_id]])
                 fixed = o.layers * math.exp(x[layer[rk]]) + math.exp(x[second[rk]])
                 unit = o.unit_s + (o.expert_read_s * (math.exp(x[expert_at[rk]]) - 1.0) if rk in expert_at else 0.0)
-                t[n] = (unit + o.attn_s / math.exp(x[kv[rk]])) / eta + h * fixed
+                t[n] = unit / eta + max(o.attn_s / (eta * math.exp(x[kv[rk]])), o.attn_compute_s) + h * fixed
             else:
                 attn_eff = min(1.0, math.exp(x[second[rk]] + x[hf[(rk, fam)]]))
                 moe = o.expert_s * math.exp(x[moe_at[rk]]) if rk in moe_at else 0.0
@@ -556,12 +560,30 @@ def fit_collective_overheads(mapped: list[MappedRow], constants: dict) -> tuple[
     return _medians(per_rk, sources), used
 
 
+def _attach_decode_attention(obs: list[Obs], pre: dict) -> None:
+    """Give each decode row its attention kernels' compute time at the rate the prefill fit found for
+    its runtime, family and kernel (roofline.decode_attention_s: it binds for absorbed MLA at long
+    context); runtimes without prefill rows take the physics prior."""
+    for o in obs:
+        if o.phase != "decode" or not o.attn_flops_s:
+            continue
+        rk, fam = o.row.runtime_key, o.row.device_family
+        etas = [v for k, v in pre["eta"].items() if k.split("|", 1)[0] == rk]
+        if not etas:
+            o.attn_compute_s = o.attn_flops_s / (PHYSICS_PRIOR.compute_eff * PHYSICS_PRIOR.attention_eff)
+            continue
+        eta_c = pre["eta"].get(f"{rk}|{o.kernel}", geo_mean(etas)) * pre["family"].get(f"{rk}|{fam}", 1.0)
+        attn_eff = min(1.0, pre["overheads"][rk][1] * pre["overhead_family"].get(f"{rk}|{fam}", 1.0))
+        o.attn_compute_s = o.attn_flops_s / (eta_c * attn_eff)
+
+
 def fit(mapped: list[MappedRow]) -> dict:
     """Fit every group on the usable rows of ``mapped``; returns the constants and the rows used."""
     obs = observations(mapped)
     row_info = {o.row.row_id: (o.row.runtime_key, o.row.device_family, o.kernel) for o in obs}
-    dec = fit_phase(obs, "decode")
     pre = fit_phase(obs, "prefill")
+    _attach_decode_attention(obs, pre)
+    dec = fit_phase(obs, "decode")
     out = assemble(dec, pre, row_info)
     out["sm_bandwidth_gb_s"] = dec["limit"]
     out["tflops_per_watt"] = pre["limit"]

@@ -582,3 +582,52 @@ def test_moe_decode_factor_is_fitted_only_where_moe_rows_span_three_device_famil
     factors = efficiency.fitted_metadata()["moe_decode_read_factor"]
     assert 1.2 < factors["mlx-metal"] < 3.0
     assert "llama.cpp-cuda" not in factors and "llama.cpp-metal" not in factors
+
+
+def test_absorbed_mla_decode_scores_the_latent_cache_and_its_flops_set_the_long_context_slope(run):
+    """Runtimes decode MLA in absorbed form: each of DeepSeek V3's 128 heads scores the 512 + 64 dim
+    latent and sums 512 dim values, 3.4x the expanded form's FLOPs per key, on one shared cache of
+    only 1,152 bytes per token and layer, so the attention kernels are compute-bound. P19 (mlx-lm PR
+    #839, after the absorbed-MLA change, M3 Ultra): 20.647 tok/s at 4k context, 16.772 at 16k, 11.2 ms
+    more per token. The attention FLOPs predict that slope within 25%."""
+    from catalog.resolve import resolver
+    from optimizer.perf.workload import attention_flops, whole_model
+
+    m = resolver().model("DeepSeek V3").entry
+    s = whole_model(m)
+    per_key = 2.0 * m.heads * m.layers
+    assert attention_flops(m, s, 1, 10_000, absorbed=True) / per_key / 10_000 == pytest.approx(2 * 512 + 64, rel=1e-3)
+    assert attention_flops(m, s, 1, 10_000) / per_key / 10_000 == pytest.approx(192 + 128, rel=1e-3)
+
+    def step_s(context: int) -> float:
+        a = run(
+            model="DeepSeek V3",
+            quant="mlx-4bit",
+            devices=["m3-ultra-80c:512"],
+            runtime="mlx",
+            workload=Workload(prompt_tokens=context, gen_tokens=1),
+        )
+        return 1.0 / a.system.decode_tok_s
+
+    measured = 1 / 16.772 - 1 / 20.647
+    assert step_s(16384) - step_s(4096) == pytest.approx(measured, rel=0.25)
+
+
+def test_decode_attention_is_the_larger_of_its_cache_reads_and_its_flops():
+    """A GQA model's decode attention reads far more bytes than its FLOPs can use (Llama 3 8B: 8
+    FLOPs per byte of fp16 cache), so its time is the cache reads at kv_eff; MLA's is its FLOPs."""
+    from catalog.resolve import resolver
+    from optimizer.perf.roofline import decode_attention_s, decode_step
+    from optimizer.perf.workload import decode_weight_bytes, kv_read_bytes, whole_model
+
+    r = resolver()
+    dev, q, rt = r.device("RTX 4090").entry, r.quant("Q4_K_M"), r.runtime("llama.cpp-cuda")
+    eff = efficiency.lookup(rt, dev, q)
+    bw = efficiency.effective_bandwidth_gb_s(dev, eff, 1) * 1e9
+    m = r.model("Llama 3 8B").entry
+    s = whole_model(m)
+    step = decode_step(dev, eff, m, q, s, 8192, 1, 2.0)
+    kv_s = kv_read_bytes(m, s, 8192, 2.0) / bw
+    assert step.memory_s == pytest.approx(decode_weight_bytes(m, q, s, 1) / bw + kv_s / eff.kv_eff)
+    assert decode_attention_s(kv_s, 1e-9, eff) == pytest.approx(kv_s / eff.kv_eff)
+    assert decode_attention_s(1e-9, 1.0, eff) == pytest.approx(1.0 / eff.attention_eff)

@@ -516,7 +516,8 @@ def _device_results(
                 m, p.slice, avg_ctx, rp.kv_bytes_per_element
             )
             flops = b * (
-                active_flops_per_token(m, p.slice, p.shard) + p.shard.kv * attention_flops(m, p.slice, 1, int(avg_ctx))
+                active_flops_per_token(m, p.slice, p.shard)
+                + p.shard.kv * attention_flops(m, p.slice, 1, int(avg_ctx), absorbed=True)
             )
             bw_util = nbytes / (chain.step_s * peak_bw)
             c_util = flops / (chain.step_s * peak_c)

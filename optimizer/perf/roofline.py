@@ -159,20 +159,28 @@ def decode_step(
 ) -> StepTime:
     """One decode step of ``batch`` sequences, each with ``context`` tokens already cached, for the
     ``shard`` of slice ``s`` one device holds."""
-    # KV-cache reads run at kv_eff of the weights' streaming efficiency (fitted per runtime)
-    bytes_read = (
-        decode_weight_bytes(model, quant, s, batch, shard)
-        + batch * shard.kv * kv_read_bytes(model, s, context, kv_bytes) / eff.kv_eff
-    )
+    bytes_read = decode_weight_bytes(model, quant, s, batch, shard)
     if eff.expert_read_factor:  # gathered expert matvecs stream at their own rate
         bytes_read += (eff.expert_read_factor - 1.0) * routed_expert_decode_bytes(model, quant, s, batch, shard)
-    matmul = batch * active_flops_per_token(model, s, shard)
-    attn = batch * shard.kv * shard.tokens * attention_flops(model, s, 1, int(context))
     bw = effective_bandwidth_gb_s(device, eff, batch) * 1e9
     peak = sustained_tflops(device, matmul_dtype(quant, engine), eff, engine) * 1e12
+    matmul = batch * active_flops_per_token(model, s, shard)
+    attn_flops = batch * shard.kv * shard.tokens * attention_flops(model, s, 1, int(context), absorbed=True)
+    attention_s = decode_attention_s(
+        batch * shard.kv * kv_read_bytes(model, s, context, kv_bytes) / bw, attn_flops / peak, eff
+    )
     overhead = s.layers * eff.layer_overhead_s + eff.token_overhead_s
-    compute = matmul / peak + attn / (peak * eff.attention_eff)
-    return StepTime(memory_s=bytes_read / bw, compute_s=compute, overhead_s=overhead)
+    compute = matmul / peak + attn_flops / (peak * eff.attention_eff)
+    return StepTime(memory_s=bytes_read / bw + attention_s, compute_s=compute, overhead_s=overhead)
+
+
+def decode_attention_s(kv_s: float, attention_flops_s: float, eff: Efficiency) -> float:
+    """Seconds of the decode attention kernels, which run after the weight matvecs and so add to the
+    streaming time: the larger of their KV-cache reads (at kv_eff of the weights' streaming rate,
+    fitted per runtime) and their FLOPs (at attention_eff of the sustained rate; it binds for
+    absorbed MLA, whose heads all score one shared latent cache). ``kv_s`` and ``attention_flops_s``
+    are the times at the weights' bandwidth and the sustained matmul rate."""
+    return max(kv_s / eff.kv_eff, attention_flops_s / eff.attention_eff)
 
 
 def prefill_chunk(

@@ -160,10 +160,16 @@ def tokens_per_expert(m: Model, micro_batch: float) -> float:
     return micro_batch * m.moe.active_experts / m.moe.experts
 
 
-def attention_flops(m: Model, s: Slice, new_tokens: int, past_tokens: int) -> float:
-    """Score and value FLOPs for ``new_tokens`` attending to ``past_tokens`` + themselves (causal)."""
+def attention_flops(m: Model, s: Slice, new_tokens: int, past_tokens: int, absorbed: bool = False) -> float:
+    """Score and value FLOPs for ``new_tokens`` attending to ``past_tokens`` + themselves (causal).
+
+    ``absorbed``: MLA as runtimes decode it (FlashMLA, llama.cpp, mlx-lm since PR #839): the key and
+    value up-projections are folded into the query and output, so each head scores the cached latent
+    (kv_lora_rank + rope dims) and sums values over kv_lora_rank dims. Prefill runs the expanded form."""
     a = m.attention
-    if a.kind == "mla":
+    if a.kind == "mla" and absorbed:
+        dim = 2 * (a.kv_lora_rank or 0) + (a.qk_rope_head_dim or 0)
+    elif a.kind == "mla":
         qk = (a.qk_nope_head_dim or 0) + (a.qk_rope_head_dim or 0)
         dim = qk + (a.v_head_dim or 0)
     else:
