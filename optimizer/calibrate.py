@@ -7,6 +7,8 @@ Model (physics first, few constants):
   decode  t = bytes_per_token / min~(peak_bw * eta_bw, sm_count * clock * sm_bw) + layers * c_layer + c_token
               bytes_per_token counts routed-expert bytes r times (r: per runtime with MoE decode rows on
               three device families; the gathered expert matvec's time per byte over the dense matvec's)
+              + the attention kernels: the larger of KV bytes / (that bandwidth * kv_eff) and attention
+              FLOPs at the prefill fit's sustained attention rate (binds for absorbed MLA)
   prefill t = flops / (peak_flops * min~(eta_c, tdp * flops_per_w / peak_fp16)) + chunks * layers * c_prefill_layer
               + (without flash attention) the score matrix's DRAM round trip (roofline.unfused_score_s, not fitted)
               + (MoE) routed-expert flops / sustained * h / rows per expert GEMM (ubatch * top-k / experts)

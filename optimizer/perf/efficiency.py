@@ -7,9 +7,11 @@ broader ones, and finally to :data:`PHYSICS_PRIOR`, so an unseen device still ge
 its datasheet.
 
 Model (per device, per token step):
-    decode_s  = bytes_read / effective_bandwidth + layers * layer_overhead_s + token_overhead_s
-    bytes_read = dense weights + routed-expert weights * expert_read_factor + KV cache / kv_eff;
-                expert_read_factor is fitted per runtime on MoE decode rows (gathered expert matvecs)
+    decode_s  = bytes_read / effective_bandwidth + attention_s + layers * layer_overhead_s + token_overhead_s
+    bytes_read = dense weights + routed-expert weights * expert_read_factor; expert_read_factor is
+                fitted per runtime on MoE decode rows (gathered expert matvecs)
+    attention_s = the larger of KV cache / (effective_bandwidth * kv_eff) and attention FLOPs (MLA
+                absorbed) / (sustained * attention_eff): its kernels run after the matvecs
     effective_bandwidth = the lower of bandwidth * bw_eff (DRAM) and SM count * clock * sm_bw (what
                 the SMs can keep in flight: Little's law, fitted per runtime), joined smoothly
     prefill_s = matmul_flops / sustained + attention_flops / (sustained * attention_eff)
