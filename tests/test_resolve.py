@@ -34,7 +34,14 @@ def test_ambiguous_name_says_which_default():
 
 @pytest.mark.parametrize(
     ("query", "expected"),
-    [("Llama 3 8B", "llama-3-8b"), ("meta-llama/Meta-Llama-3-8B-Instruct", "llama-3-8b")],
+    [
+        ("Llama 3 8B", "llama-3-8b"),
+        ("meta-llama/Meta-Llama-3-8B-Instruct", "llama-3-8b"),
+        ("Llama 2 13B Chat", "llama-2-13b"),
+        ("qwen 2.5 14B (MLX 4-bit)", "qwen2.5-14b"),
+        ("mlx-community/Phi-4-reasoning-plus-4bit", "phi-4"),
+        ("phi-4-mini-4bit (mlx-community Phi-4-mini, 3.8B)", "phi-4-mini"),  # not Phi-4 or Phi-3 mini
+    ],
 )
 def test_model_names(query, expected):
     assert R.model(query).entry.id == expected
