@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,6 +103,7 @@ class Obs:
     expert_s: float = 0.0  # prefill of an MoE: routed-expert time at efficiency 1, per token of expert GEMM rows
     expert_read_s: float = 0.0  # decode of an MoE: the part of unit_s spent reading routed experts
     attn_flops_s: float = 0.0  # decode: attention FLOPs (absorbed MLA) / quant peak
+    linear_layers: int = 0  # decode: linear-attention layers (hybrid models)
     attn_compute_s: float = 0.0  # decode: those FLOPs at the prefill fit's sustained attention rate
 
 
@@ -141,6 +142,7 @@ def observations(rows: list[MappedRow]) -> list[Obs]:
                     expert_read_s=routed_expert_decode_bytes(m, q, s, 1) / (d.bandwidth_gb_s * 1e9),
                     attn_flops_s=attention_flops(m, s, 1, int(ctx), absorbed=True)
                     / (quant_peak_tflops(d, q, inst.runtime.engine) * 1e12),
+                    linear_layers=m.attention.linear_attention_layers,
                 )
             )
         else:
@@ -179,10 +181,18 @@ def observations(rows: list[MappedRow]) -> list[Obs]:
 def _runtimes_with_moe_evidence(obs: list[Obs], sources_needed: int, families_needed: int = 1) -> list[str]:
     """Runtimes with MoE rows (of the phase ``obs`` hold) from ``sources_needed`` sources and
     ``families_needed`` device families, enough to fit how their expert kernels differ from the dense ones."""
+    return _runtimes_with_evidence(obs, lambda o: bool(o.expert_s or o.expert_read_s), sources_needed, families_needed)
+
+
+def _runtimes_with_evidence(
+    obs: list[Obs], shows: Callable[[Obs], bool], sources_needed: int, families_needed: int
+) -> list[str]:
+    """Runtimes whose rows that ``shows`` the effect come from ``sources_needed`` sources and
+    ``families_needed`` device families (so no one source's or family's factor can stand in for it)."""
     sources: dict[str, set[str]] = defaultdict(set)
     families: dict[str, set[str]] = defaultdict(set)
     for o in obs:
-        if o.expert_s or o.expert_read_s:
+        if shows(o):
             sources[o.row.runtime_key].add(o.row.source_id)
             families[o.row.runtime_key].add(o.row.device_family)
     return sorted(rk for rk in sources if len(sources[rk]) >= sources_needed and len(families[rk]) >= families_needed)
@@ -302,6 +312,19 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
         lower=math.log(0.3),
         upper=math.log(10.0),
     )
+    # decode, per runtime with hybrid-model rows on three families: the extra fixed cost of a
+    # linear-attention layer
+    linear_at = P.block(
+        _runtimes_with_evidence(
+            obs, lambda o: o.linear_layers > 0, MIN_SOURCES_FOR_OVERHEAD, MIN_FAMILIES_FOR_EXPERT_READS
+        )
+        if decode
+        else [],
+        math.log(PRIOR_LAYER_US["decode"] * 1e-6),
+        strength=PRIOR_STRENGTH,
+        lower=math.log(1e-8),
+        upper=math.log(0.05),
+    )
     x0, prior, strength, lower, upper = P.arrays()
     combos = sorted({(o.row.runtime_key, o.kernel, o.row.device_family) for o in obs})
 
@@ -318,6 +341,8 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
                 if srcs:
                     h *= math.exp(x[src_at[o.row.source_id]])
                 fixed = o.layers * math.exp(x[layer[rk]]) + math.exp(x[second[rk]])
+                if rk in linear_at:
+                    fixed += o.linear_layers * math.exp(x[linear_at[rk]])
                 unit = o.unit_s + (o.expert_read_s * (math.exp(x[expert_at[rk]]) - 1.0) if rk in expert_at else 0.0)
                 t[n] = unit / eta + max(o.attn_s / (eta * math.exp(x[kv[rk]])), o.attn_compute_s) + h * fixed
             else:
@@ -361,6 +386,7 @@ def fit_phase(obs: list[Obs], phase: str) -> dict:
         "source_factor": {sid: round(math.exp(x[i]), 3) for sid, i in src_at.items()},
         "moe_half_tokens": {rk: round(math.exp(x[i]), 2) for rk, i in moe_at.items()},
         "expert_read_factor": {rk: round(math.exp(x[i]), 3) for rk, i in expert_at.items()},
+        "linear_layer_us": {rk: round(math.exp(x[i]) * 1e6, 3) for rk, i in linear_at.items()},
         "rows": [
             (o.row.row_id, o.row.source_id, phase, o.row.measured, float(p_), float(a))
             for o, p_, a in zip(obs, pred, ape, strict=True)
@@ -591,6 +617,7 @@ def fit(mapped: list[MappedRow]) -> dict:
     out["tflops_per_watt"] = pre["limit"]
     out["moe_prefill_half_tokens"] = pre["moe_half_tokens"]
     out["moe_decode_read_factor"] = dec["expert_read_factor"]
+    out["linear_layer_overhead_us"] = dec["linear_layer_us"]
     # diagnostics only (predictions use a typical source's overheads): each source's factor on them
     out["source_overhead_factor"] = dec["source_factor"]
     out["hop_overhead_us"], hop_rows = fit_hop_overheads(mapped, out)

@@ -631,3 +631,51 @@ def test_decode_attention_is_the_larger_of_its_cache_reads_and_its_flops():
     assert step.memory_s == pytest.approx(decode_weight_bytes(m, q, s, 1) / bw + kv_s / eff.kv_eff)
     assert decode_attention_s(kv_s, 1e-9, eff) == pytest.approx(kv_s / eff.kv_eff)
     assert decode_attention_s(1e-9, 1.0, eff) == pytest.approx(1.0 / eff.attention_eff)
+
+
+def test_linear_attention_layers_cost_their_own_fixed_time_where_hybrid_rows_span_three_families():
+    """A Gated DeltaNet layer decodes through more, smaller kernels (projections, conv, gating,
+    recurrence) than an attention layer. Under MLX, hybrid Qwen3.5/3.6 rows on M2, M3, M4 and M5
+    chips show it, so MLX gets a fitted cost per linear-attention layer; llama.cpp, whose hybrid rows
+    sit on one or two families, does not. A dense model's decode does not move."""
+    from dataclasses import replace
+
+    from catalog.resolve import resolver
+    from optimizer.perf.roofline import decode_step
+    from optimizer.perf.workload import whole_model
+
+    fitted = efficiency.fitted_metadata()["linear_layer_overhead_us"]
+    assert 5.0 < fitted["mlx-metal"] < 500.0
+    assert "llama.cpp-cuda" not in fitted and "llama.cpp-metal" not in fitted
+
+    r = resolver()
+    dev, q, rt = r.device("M4 Max").entry, r.quant("MLX 4-bit"), r.runtime("mlx")
+    eff = efficiency.lookup(rt, dev, q)
+    assert eff.linear_layer_overhead_s == pytest.approx(fitted["mlx-metal"] * 1e-6)
+
+    def overhead_s(model: str, linear_s: float) -> float:
+        m = r.model(model).entry
+        return decode_step(
+            dev, replace(eff, linear_layer_overhead_s=linear_s), m, q, whole_model(m), 512, 1, 2.0
+        ).overhead_s
+
+    hybrid = r.model("Qwen3.6-35B-A3B").entry
+    assert overhead_s("Qwen3.6-35B-A3B", 1e-4) - overhead_s("Qwen3.6-35B-A3B", 0.0) == pytest.approx(
+        hybrid.attention.linear_attention_layers * 1e-4
+    )
+    assert overhead_s("Llama 3 8B", 1e-4) == overhead_s("Llama 3 8B", 0.0)
+
+
+def test_m5_matrix_units_quadruple_the_fp16_matmul_peak_under_llama_cpp_only():
+    """Each M5 GPU core has a Neural Accelerator doing 1024 FP16 matrix FLOPs per cycle against 256
+    for its SIMD lanes; llama.cpp's Metal tensor API uses them, so its M5 prefill peak is 4x the FP32
+    sheet. MLX (an M5 Max row at the SIMD rate), FP32 and an M4 Max stay as they were."""
+    from catalog.resolve import resolver
+    from optimizer.perf.roofline import peak_tflops
+
+    r = resolver()
+    m5, m4 = r.device("M5 Max").entry, r.device("M4 Max").entry
+    assert peak_tflops(m5, "fp16", "llama.cpp") == pytest.approx(4 * m5.tflops.fp32)
+    assert peak_tflops(m5, "fp16", "mlx") == pytest.approx(m5.tflops.fp32)
+    assert peak_tflops(m5, "fp32", "llama.cpp") == pytest.approx(m5.tflops.fp32)
+    assert peak_tflops(m4, "fp16", "llama.cpp") == peak_tflops(m4, "fp16", "mlx")

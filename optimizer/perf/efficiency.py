@@ -7,7 +7,9 @@ broader ones, and finally to :data:`PHYSICS_PRIOR`, so an unseen device still ge
 its datasheet.
 
 Model (per device, per token step):
-    decode_s  = bytes_read / effective_bandwidth + attention_s + layers * layer_overhead_s + token_overhead_s
+    decode_s  = bytes_read / effective_bandwidth + attention_s + layers * layer_overhead_s
+                + linear-attention layers * linear_layer_overhead_s + token_overhead_s
+                (linear_layer_overhead_s fitted per runtime with hybrid-model rows on three device families)
     bytes_read = dense weights + routed-expert weights * expert_read_factor; expert_read_factor is
                 fitted per runtime on MoE decode rows (gathered expert matvecs)
     attention_s = the larger of KV cache / (effective_bandwidth * kv_eff) and attention FLOPs (MLA
@@ -34,7 +36,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from catalog.schema import Device, Quant, Runtime
+from catalog.schema import Device, Model, Quant, Runtime
 
 # Family fallbacks: when a family has no fitted group, borrow from the closest one measured.
 FAMILY_FALLBACK: dict[str, str] = {
@@ -100,6 +102,14 @@ class Efficiency:
     # decode: time per byte of routed-expert weights over that of dense weights (gathered expert
     # matvecs: llama.cpp's mul_mat_id, MLX's gather_qmm; None: the same)
     expert_read_factor: float | None = None
+    # decode: the extra fixed cost of a linear-attention layer (Gated DeltaNet, Mamba: their conv,
+    # gating and recurrence run as more, smaller kernels than an attention layer's), per layer
+    linear_layer_overhead_s: float = 0.0
+
+    def decode_layer_overhead_s(self, model: Model) -> float:
+        """Fixed decode cost per layer of ``model``, averaged over its attention and linear-attention layers."""
+        linear = model.attention.linear_attention_layers / model.layers
+        return self.layer_overhead_s + linear * self.linear_layer_overhead_s
 
 
 # Used only when no group at all matches: datasheet physics with typical losses. Documented in
@@ -219,6 +229,7 @@ def lookup(runtime: Runtime, device: Device, quant: Quant) -> Efficiency:
             power_tflops=power_limited_tflops(runtime, device),
             moe_half_tokens=_per_runtime("moe_prefill_half_tokens", runtime, device),
             expert_read_factor=_per_runtime("moe_decode_read_factor", runtime, device),
+            linear_layer_overhead_s=(_per_runtime("linear_layer_overhead_us", runtime, device) or 0.0) * 1e-6,
         )
     return PHYSICS_PRIOR
 

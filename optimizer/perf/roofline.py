@@ -57,6 +57,14 @@ _DTYPE_FALLBACK: dict[str, tuple[str, ...]] = {
 FP16_ACC_FAMILIES = frozenset({"nvidia-ampere", "nvidia-ada", "nvidia-blackwell"})
 FP16_ACC_OVER_FP32: dict[str, float] = {"fp16": 4.0, "fp8": 8.0}  # BF16 always accumulates in FP32
 FP16_ACCUMULATE_ENGINES = frozenset({"llama.cpp", "ollama", "lm-studio"})
+# Apple M5-generation GPUs have a Neural Accelerator (matrix unit) in each core: FP16 matrix
+# multiply-accumulate at 1024 FLOPs per core-cycle against 256 for the FP32 SIMD lanes (tzakharko's
+# microbenchmark on the A19, https://tzakharko.github.io/apple-neural-accelerators-benchmark).
+# llama.cpp's Metal backend drives them through the Metal 4 tensor API (on by default on M5 since
+# PR #16634, Oct 2025). MLX is left at the SIMD rate: an M5 Max MLX prefill row (R07) runs at it.
+APPLE_MATRIX_FAMILIES = frozenset({"apple-m5"})
+APPLE_MATRIX_OVER_FP32 = 4.0
+APPLE_MATRIX_ENGINES = FP16_ACCUMULATE_ENGINES
 
 
 def peak_tflops(device: Device, dtype: Dtype, engine: str | None = None) -> float:
@@ -69,6 +77,13 @@ def peak_tflops(device: Device, dtype: Dtype, engine: str | None = None) -> floa
         and device.tflops.fp32
     ):  # the SM's own rate, also where the sheet gives no tensor figure (A10G)
         return max(device.tflops.get(dtype) or 0.0, FP16_ACC_OVER_FP32[dtype] * device.tflops.fp32)  # type: ignore[arg-type]
+    if (
+        dtype == "fp16"
+        and engine in APPLE_MATRIX_ENGINES
+        and device.family in APPLE_MATRIX_FAMILIES
+        and device.tflops.fp32
+    ):
+        return APPLE_MATRIX_OVER_FP32 * device.tflops.fp32
     for d in _DTYPE_FALLBACK[dtype]:
         v = device.tflops.get(d)  # type: ignore[arg-type]
         if v:
@@ -169,7 +184,7 @@ def decode_step(
     attention_s = decode_attention_s(
         batch * shard.kv * kv_read_bytes(model, s, context, kv_bytes) / bw, attn_flops / peak, eff
     )
-    overhead = s.layers * eff.layer_overhead_s + eff.token_overhead_s
+    overhead = s.layers * eff.decode_layer_overhead_s(model) + eff.token_overhead_s
     compute = matmul / peak + attn_flops / (peak * eff.attention_eff)
     return StepTime(memory_s=bytes_read / bw + attention_s, compute_s=compute, overhead_s=overhead)
 

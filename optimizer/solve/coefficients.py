@@ -74,7 +74,7 @@ def stage_coefficients(rp: ResolvedProblem, inst: DeviceInstance, context: float
         comp_s_per_layer=d_full.compute_s / L,
         head_mem_s=d_head.memory_s,
         head_comp_s=d_head.compute_s,
-        layer_overhead_s=eff.layer_overhead_s,
+        layer_overhead_s=eff.decode_layer_overhead_s(m),
         token_overhead_s=eff.token_overhead_s,
         prefill_s_per_layer=pre(full) / L + eff.prefill_layer_overhead_s * chunks,
         head_prefill_s=pre(head),
