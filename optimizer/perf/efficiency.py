@@ -103,7 +103,9 @@ class Efficiency:
     # matvecs: llama.cpp's mul_mat_id, MLX's gather_qmm; None: the same)
     expert_read_factor: float | None = None
     # decode: the extra fixed cost of a linear-attention layer (Gated DeltaNet, Mamba: their conv,
-    # gating and recurrence run as more, smaller kernels than an attention layer's), per layer
+    # gating and recurrence run as more, smaller kernels than an attention layer's), per layer. One
+    # value per runtime: the fit scales it by each row's family and source overhead factors like the
+    # other fixed costs, but predictions use it as is (those factors stay near 1 under MLX)
     linear_layer_overhead_s: float = 0.0
 
     def decode_layer_overhead_s(self, model: Model) -> float:
