@@ -679,3 +679,23 @@ def test_m5_matrix_units_quadruple_the_fp16_matmul_peak_under_llama_cpp_only():
     assert peak_tflops(m5, "fp16", "mlx") == pytest.approx(m5.tflops.fp32)
     assert peak_tflops(m5, "fp32", "llama.cpp") == pytest.approx(m5.tflops.fp32)
     assert peak_tflops(m4, "fp16", "llama.cpp") == peak_tflops(m4, "fp16", "mlx")
+
+
+def test_flop_bound_mla_attention_is_reported_as_compute_at_long_context(run):
+    """Absorbed-MLA attention is FLOP-bound and runs in series with the weight streaming: at 4k of
+    context DeepSeek V3 on an M3 Ultra is memory-bound, at 120k its attention FLOPs take over the
+    step, and the bottleneck says so (the rates do not depend on the label)."""
+
+    def analysis(prompt: int):
+        return run(
+            model="DeepSeek V3",
+            quant="mlx-4bit",
+            devices=["m3-ultra-80c:512"],
+            runtime="mlx",
+            workload=Workload(prompt_tokens=prompt, gen_tokens=1, context=131072),
+        )
+
+    short, long = analysis(4096), analysis(120_000)
+    assert short.system.bottleneck == "memory-bandwidth" and short.devices[0].bottleneck == "memory-bandwidth"
+    assert long.system.bottleneck == "compute" and long.devices[0].bottleneck == "compute"
+    assert "attention FLOPs" in long.system.bottleneck_detail

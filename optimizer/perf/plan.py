@@ -658,6 +658,9 @@ def _system_bottleneck(
         what = f"{kind.replace('-', ' ')} of {p.inst.label}"
         if kind == "memory-bandwidth" and efficiency.sm_limit_applies(p.inst.device, p.eff, batch):
             what += " (limited by its SMs' loads in flight, not by DRAM)"
+        if kind == "memory-bandwidth" and s.attention_flops_s > 0:  # FLOP-bound attention runs in series
+            busy -= s.attention_flops_s
+            shares.append((s.attention_flops_s, "compute", f"attention FLOPs of {p.inst.label}", None))
         shares.append((busy, kind, what, None))
         what = "per-token runtime overhead" if k == 0 else "per-layer runtime overhead"  # see decode_chain
         shares.append((s.overhead_s, "overhead", f"{what} on {p.inst.label}", None))

@@ -147,6 +147,9 @@ class StepTime:
     memory_s: float
     compute_s: float
     overhead_s: float
+    # the part of memory_s the decode attention kernels spend bound by their FLOPs, not by their
+    # cache reads (absorbed MLA at long context): it runs in series with the weight streaming
+    attention_flops_s: float = 0.0
 
     @property
     def total_s(self) -> float:
@@ -157,7 +160,9 @@ class StepTime:
         busy = max(self.memory_s, self.compute_s)
         if self.overhead_s > busy:
             return "overhead"
-        return "memory-bandwidth" if self.memory_s >= self.compute_s else "compute"
+        if self.memory_s < self.compute_s or self.attention_flops_s > self.memory_s - self.attention_flops_s:
+            return "compute"
+        return "memory-bandwidth"
 
 
 def decode_step(
@@ -181,12 +186,16 @@ def decode_step(
     peak = sustained_tflops(device, matmul_dtype(quant, engine), eff, engine) * 1e12
     matmul = batch * active_flops_per_token(model, s, shard)
     attn_flops = batch * shard.kv * shard.tokens * attention_flops(model, s, 1, int(context), absorbed=True)
-    attention_s = decode_attention_s(
-        batch * shard.kv * kv_read_bytes(model, s, context, kv_bytes) / bw, attn_flops / peak, eff
-    )
+    kv_s = batch * shard.kv * kv_read_bytes(model, s, context, kv_bytes) / bw
+    attention_s = decode_attention_s(kv_s, attn_flops / peak, eff)
     overhead = s.layers * eff.decode_layer_overhead_s(model) + eff.token_overhead_s
     compute = matmul / peak + attn_flops / (peak * eff.attention_eff)
-    return StepTime(memory_s=bytes_read / bw + attention_s, compute_s=compute, overhead_s=overhead)
+    return StepTime(
+        memory_s=bytes_read / bw + attention_s,
+        compute_s=compute,
+        overhead_s=overhead,
+        attention_flops_s=max(0.0, attention_s - kv_s / eff.kv_eff),
+    )
 
 
 def decode_attention_s(kv_s: float, attention_flops_s: float, eff: Efficiency) -> float:
