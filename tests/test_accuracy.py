@@ -699,3 +699,36 @@ def test_flop_bound_mla_attention_is_reported_as_compute_at_long_context(run):
     assert short.system.bottleneck == "memory-bandwidth" and short.devices[0].bottleneck == "memory-bandwidth"
     assert long.system.bottleneck == "compute" and long.devices[0].bottleneck == "compute"
     assert "attention FLOPs" in long.system.bottleneck_detail
+
+
+def test_tensor_parallel_splits_attention_flops_by_heads_even_where_the_cache_is_replicated():
+    """Under tensor parallel each rank computes 1/t of the query heads. MLA's latent cache (and GQA's
+    KV heads beyond their count) is replicated on every rank, so each rank reads all of it, but its
+    attention FLOPs are still 1/t: DeepSeek V3 on 8 ranks at 120k of context pays the larger of the
+    whole latent's reads and an eighth of the FLOPs."""
+    from catalog.resolve import resolver
+    from optimizer.perf.roofline import decode_step
+    from optimizer.perf.workload import (
+        Shard,
+        decode_weight_bytes,
+        kv_read_bytes,
+        routed_expert_decode_bytes,
+        whole_model,
+    )
+
+    assert Shard(dense=1 / 8, experts=1 / 8, kv=1.0).attention == 1 / 8
+    assert Shard(kv=1 / 4).attention == 1 / 4  # context parallel decode: a quarter of the keys
+
+    r = resolver()
+    dev, q, rt = r.device("m3-ultra-80c:512").entry, r.quant("mlx-4bit"), r.runtime("mlx")
+    eff = efficiency.lookup(rt, dev, q)
+    m = r.model("DeepSeek V3").entry
+    s, ctx, tp = whole_model(m), 120_000, Shard(dense=1 / 8, experts=1 / 8, kv=1.0)
+    full = decode_step(dev, eff, m, q, s, ctx, 1, 2.0)
+    assert full.attention_flops_s > 0  # FLOP-bound on one device
+    bw = efficiency.effective_bandwidth_gb_s(dev, eff, 1) * 1e9
+    weights = decode_weight_bytes(m, q, s, 1, tp) + (eff.expert_read_factor - 1.0) * routed_expert_decode_bytes(
+        m, q, s, 1, tp
+    )
+    attention = max(kv_read_bytes(m, s, ctx, 2.0) / bw / eff.kv_eff, full.attention_flops_s / 8)
+    assert decode_step(dev, eff, m, q, s, ctx, 1, 2.0, shard=tp).memory_s == pytest.approx(weights / bw + attention)

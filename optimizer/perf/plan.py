@@ -517,7 +517,7 @@ def _device_results(
             )
             flops = b * (
                 active_flops_per_token(m, p.slice, p.shard)
-                + p.shard.kv * attention_flops(m, p.slice, 1, int(avg_ctx), absorbed=True)
+                + p.shard.attention * attention_flops(m, p.slice, 1, int(avg_ctx), absorbed=True)
             )
             bw_util = nbytes / (chain.step_s * peak_bw)
             c_util = flops / (chain.step_s * peak_c)

@@ -147,8 +147,8 @@ class StepTime:
     memory_s: float
     compute_s: float
     overhead_s: float
-    # the part of memory_s the decode attention kernels spend bound by their FLOPs, not by their
-    # cache reads (absorbed MLA at long context): it runs in series with the weight streaming
+    # the part of memory_s the decode attention kernels take when their FLOPs, not their cache
+    # reads, bound them (absorbed MLA at long context): it runs in series with the weight streaming
     attention_flops_s: float = 0.0
 
     @property
@@ -185,7 +185,7 @@ def decode_step(
     bw = effective_bandwidth_gb_s(device, eff, batch) * 1e9
     peak = sustained_tflops(device, matmul_dtype(quant, engine), eff, engine) * 1e12
     matmul = batch * active_flops_per_token(model, s, shard)
-    attn_flops = batch * shard.kv * shard.tokens * attention_flops(model, s, 1, int(context), absorbed=True)
+    attn_flops = batch * shard.attention * shard.tokens * attention_flops(model, s, 1, int(context), absorbed=True)
     kv_s = batch * shard.kv * kv_read_bytes(model, s, context, kv_bytes) / bw
     attention_s = decode_attention_s(kv_s, attn_flops / peak, eff)
     overhead = s.layers * eff.decode_layer_overhead_s(model) + eff.token_overhead_s
@@ -194,7 +194,7 @@ def decode_step(
         memory_s=bytes_read / bw + attention_s,
         compute_s=compute,
         overhead_s=overhead,
-        attention_flops_s=max(0.0, attention_s - kv_s / eff.kv_eff),
+        attention_flops_s=attention_s if attention_s > kv_s / eff.kv_eff else 0.0,
     )
 
 
@@ -224,7 +224,7 @@ def prefill_chunk(
     """Process ``tokens`` prompt tokens after ``past`` cached ones, in micro-batches of ``ubatch``.
     Without flash attention the score matrix's DRAM round trip adds to the attention time."""
     matmul = tokens * active_flops_per_token(model, s, shard)
-    attn = shard.kv * shard.tokens * attention_flops(model, s, tokens, past)
+    attn = shard.attention * shard.tokens * attention_flops(model, s, tokens, past)
     bytes_read = (
         decode_weight_bytes(model, quant, s, max(1, tokens), shard)
         + shard.kv * kv_read_bytes(model, s, past + tokens, kv_bytes) / eff.kv_eff
@@ -251,5 +251,5 @@ def unfused_score_s(
 ) -> float:
     """Seconds the attention scores of ``tokens`` new tokens spend going through DRAM when the
     runtime does not fuse attention (no flash attention)."""
-    scores = shard.kv * shard.tokens * attention_score_elements(model, s, tokens, past, ubatch)
+    scores = shard.attention * shard.tokens * attention_score_elements(model, s, tokens, past, ubatch)
     return scores * UNFUSED_SCORE_BYTES / (device.bandwidth_gb_s * 1e9 * UNFUSED_SCORE_BW_SHARE)

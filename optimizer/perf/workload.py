@@ -25,14 +25,20 @@ class Shard:
 
     ``dense``: non-expert weights and their FLOPs (attention, dense FFN, shared experts, embedding and
     head; 1/t under tensor parallel degree t). ``experts``: routed experts (1/t under TP, 1/n under
-    expert parallel). ``kv``: KV cache held and read, and attention FLOPs (1/t under TP when the KV
-    heads divide; 1/n of the sequence under context parallel decode). ``tokens``: the share of the
-    tokens this device computes (1/n of the prompt under context parallel prefill)."""
+    expert parallel). ``kv``: KV cache held and read (1/t under TP when the KV heads divide, 1 for
+    MLA's shared latent; 1/n of the sequence under context parallel decode). ``tokens``: the share of
+    the tokens this device computes (1/n of the prompt under context parallel prefill)."""
 
     dense: float = 1.0
     experts: float = 1.0
     kv: float = 1.0
     tokens: float = 1.0
+
+    @property
+    def attention(self) -> float:
+        """Share of the attention FLOPs per token: its query heads (1/t under TP, even where the KV
+        heads or MLA's latent are replicated) over its share of the keys (1/n under context parallel)."""
+        return min(self.dense, self.kv)
 
 
 FULL = Shard()
