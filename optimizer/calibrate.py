@@ -592,15 +592,18 @@ def _attach_decode_attention(obs: list[Obs], pre: dict) -> None:
     """Give each decode row its attention kernels' compute time at the rate the prefill fit found for
     its runtime, family and kernel (roofline.decode_attention_s: it binds for absorbed MLA at long
     context); runtimes without prefill rows take the physics prior."""
+    etas: dict[str, list[float]] = defaultdict(list)
+    for key, v in pre["eta"].items():
+        etas[key.split("|", 1)[0]].append(v)
+    typical = {rk: geo_mean(v) for rk, v in etas.items()}
     for o in obs:
         if o.phase != "decode" or not o.attn_flops_s:
             continue
         rk, fam = o.row.runtime_key, o.row.device_family
-        etas = [v for k, v in pre["eta"].items() if k.split("|", 1)[0] == rk]
-        if not etas:
+        if rk not in typical:
             o.attn_compute_s = o.attn_flops_s / (PHYSICS_PRIOR.compute_eff * PHYSICS_PRIOR.attention_eff)
             continue
-        eta_c = pre["eta"].get(f"{rk}|{o.kernel}", geo_mean(etas)) * pre["family"].get(f"{rk}|{fam}", 1.0)
+        eta_c = pre["eta"].get(f"{rk}|{o.kernel}", typical[rk]) * pre["family"].get(f"{rk}|{fam}", 1.0)
         attn_eff = min(1.0, pre["overheads"][rk][1] * pre["overhead_family"].get(f"{rk}|{fam}", 1.0))
         o.attn_compute_s = o.attn_flops_s / (eta_c * attn_eff)
 

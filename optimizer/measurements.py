@@ -173,6 +173,11 @@ def cluster_devices(device: str) -> list[tuple[str, int]] | None:
 HOLDOUT_STEM = "benchmarks_holdout"
 
 
+def is_held_out(row_id: str) -> bool:
+    """A row id (``file stem:line``) of the held-out file: compared, never fitted."""
+    return row_id.startswith(f"{HOLDOUT_STEM}:")
+
+
 @dataclass(frozen=True)
 class MappedRow:
     row_id: str
@@ -188,7 +193,7 @@ class MappedRow:
     @property
     def held_out(self) -> bool:
         """A row of the held-out file: compared, never fitted."""
-        return self.row_id.startswith(f"{HOLDOUT_STEM}:")
+        return is_held_out(self.row_id)
 
 
 @dataclass(frozen=True)

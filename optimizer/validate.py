@@ -18,10 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from optimizer.analyze import analyze
 from optimizer.measurements import (
-    HOLDOUT_STEM,
     PER_TOKEN_LATENCY_METRICS,
     MappedRow,
     Rejected,
+    is_held_out,
     load_measurements,
     map_row,
 )
@@ -211,7 +211,7 @@ def summarize(rows: list[ValidationRow]) -> ValidationSummary:
         by_metric=by_metric,
         by_runtime=group(lambda r: r.runtime_key),
         by_device_family=group(lambda r: r.device_family),
-        never_fitted=group(lambda r: r.metric if r.row_id.startswith(f"{HOLDOUT_STEM}:") else None),
+        never_fitted=group(lambda r: r.metric if is_held_out(r.row_id) else None),
     )
 
 
